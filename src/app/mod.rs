@@ -1,0 +1,174 @@
+//! Use cases: what a person or an administrator can do, as transactions over the ports.
+//!
+//! Every use case reads what it needs, decides with the rules in `domain`, and writes all
+//! of its rows (including the audit event) with one `Store::commit`. This room knows no
+//! HTTP types, cookies or SQL; a tidy test keeps framework crates out of it.
+
+mod account;
+mod admin;
+mod password;
+mod session;
+mod sign_in;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use account::{AccountOverview, SessionView};
+pub use admin::{Actor, IssuedCredential, UserDetails};
+pub use session::CurrentSession;
+pub use sign_in::{SignInRequest, SignedIn};
+
+use crate::domain::account::{AccountStatus, ProfileError};
+use crate::domain::journal::AuditEvent;
+use crate::domain::password::{PasswordPolicy, PasswordProblem};
+use crate::domain::session::SessionLimits;
+use crate::ports::{Clock, HashError, PasswordHasher, Store, StoreError};
+
+/// The rules a deployment configures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    pub password_policy: PasswordPolicy,
+    pub session_limits: SessionLimits,
+    /// How long an issued password works before its first use (D-2: 72 h).
+    pub issued_password_ttl: IssuedTtl,
+}
+
+/// D-2's lifetime of an unused issued password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuedTtl(pub Duration);
+
+impl Default for IssuedTtl {
+    fn default() -> Self {
+        Self(Duration::from_secs(72 * 3600))
+    }
+}
+
+/// Everything a use case may go wrong with; mapped to HTTP in exactly one place
+/// (`http::error`) and to exit codes in `cli`.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Wrong login or password: deliberately the same for both (no enumeration).
+    #[error("wrong login or password")]
+    InvalidCredentials,
+    /// The password was right, but the account may not be used.
+    #[error("the account is {0}")]
+    AccountDisabled(AccountStatus),
+    /// The password was right, but it was issued and expired unused (D-2).
+    #[error("the issued password has expired")]
+    IssuedPasswordExpired,
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
+    #[error("{0}")]
+    PasswordRejected(#[from] PasswordProblem),
+    #[error("{0}")]
+    Profile(#[from] ProfileError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// Too many sign-ins are being checked at once; the client should retry shortly.
+    #[error("the server is busy, try again in a few seconds")]
+    Busy,
+    #[error("the account store is unavailable")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => AppError::NotFound(what),
+            StoreError::Conflict(what) => AppError::Conflict(what),
+            StoreError::Unavailable(why) => AppError::Unavailable(why),
+            StoreError::Corrupt(why) => AppError::Internal(why),
+        }
+    }
+}
+
+impl From<HashError> for AppError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => AppError::Busy,
+            HashError::Failed(why) => AppError::Internal(why),
+        }
+    }
+}
+
+/// The use cases, over the ports they need.
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+}
+
+impl App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        hasher: Arc<dyn PasswordHasher>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Self {
+        Self { store, hasher, clock, settings }
+    }
+
+    /// Whether the store answers (for `/readyz`).
+    pub async fn ready(&self) -> Result<(), AppError> {
+        Ok(self.store.ping().await?)
+    }
+
+    fn audit(
+        &self,
+        actor: &str,
+        action: &'static str,
+        subject: Option<&str>,
+        ip: Option<&str>,
+        detail: String,
+    ) -> AuditEvent {
+        AuditEvent {
+            at: self.clock.now(),
+            actor: actor.to_owned(),
+            action,
+            subject: subject.map(str::to_owned),
+            ip: ip.map(str::to_owned),
+            outcome: "success",
+            detail,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! An `App` over a private in-memory SQLite store with a fixed, settable clock.
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+    use crate::domain::Timestamp;
+    use crate::hash::{Argon2Pool, HashParams};
+
+    pub struct TestClock(pub AtomicI64);
+
+    impl Clock for TestClock {
+        fn now(&self) -> Timestamp {
+            Timestamp::from_millis(self.0.load(Ordering::SeqCst))
+        }
+    }
+
+    impl TestClock {
+        pub fn advance(&self, d: Duration) {
+            self.0.fetch_add(i64::try_from(d.as_millis()).unwrap_or(0), Ordering::SeqCst);
+        }
+    }
+
+    pub async fn app() -> (App, Arc<TestClock>) {
+        let store = crate::store::open("sqlite::memory:").await.expect("store");
+        let hasher = Arc::new(
+            Argon2Pool::new(HashParams { memory_kib: 64, iterations: 1, parallelism: 1 }, 2, 64)
+                .expect("hasher"),
+        );
+        let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
+        (App::new(store, hasher, clock.clone(), Settings::default()), clock)
+    }
+}

@@ -1,0 +1,174 @@
+//! Signing in with a login and password, without revealing which logins exist.
+//!
+//! An unknown login, an account without a password and a wrong password all take one
+//! argon2 verification and get the same answer. Only a person who gave the right password
+//! learns that the account is disabled or that an issued password expired.
+
+use crate::domain::account::{Account, AccountStatus};
+use crate::domain::ids::{Login, SessionToken};
+use crate::domain::password::Password;
+use crate::domain::session::{SessionTimes, SignInOutcome};
+use crate::ports::{Change, SessionRecord, SignInRecord};
+
+use super::{App, AppError};
+
+#[derive(Debug)]
+pub struct SignInRequest {
+    pub login: String,
+    pub password: Password,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A new session: the token goes into the cookie and nowhere else.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub token: SessionToken,
+    pub account: Account,
+}
+
+impl App {
+    pub async fn sign_in(&self, req: SignInRequest) -> Result<SignedIn, AppError> {
+        let login = Login::parse(&req.login).ok();
+        let found = match &login {
+            Some(l) => self.store.find_account_secret(l).await?,
+            None => None,
+        };
+        let (account, hash) = match found {
+            Some(s) => (Some(s.account), s.password_hash),
+            None => (None, None),
+        };
+        let password_ok = match hash {
+            Some(h) => self.hasher.verify(h, req.password).await?,
+            None => {
+                self.hasher.verify_dummy(req.password).await?;
+                false
+            }
+        };
+        let now = self.clock.now();
+        let outcome = match &account {
+            None => SignInOutcome::UnknownLogin,
+            Some(_) if !password_ok => SignInOutcome::BadPassword,
+            Some(a) if a.status != AccountStatus::Active => SignInOutcome::Disabled,
+            Some(a) if a.password_must_change && a.password_expires_at.is_some_and(|t| now >= t) => {
+                SignInOutcome::Expired
+            }
+            Some(_) => SignInOutcome::Success,
+        };
+        let record = SignInRecord {
+            at: now,
+            account_id: account.as_ref().map(|a| a.id.clone()),
+            login: login.map(|l| l.as_str().to_owned()),
+            ip: req.ip.clone(),
+            user_agent: req.user_agent.clone(),
+            outcome,
+        };
+        let account = match (outcome, account) {
+            (SignInOutcome::Success, Some(a)) => a,
+            (SignInOutcome::Disabled, Some(a)) => {
+                self.store.commit(vec![Change::InsertSignIn(record)]).await?;
+                return Err(AppError::AccountDisabled(a.status));
+            }
+            (SignInOutcome::Expired, _) => {
+                self.store.commit(vec![Change::InsertSignIn(record)]).await?;
+                return Err(AppError::IssuedPasswordExpired);
+            }
+            _ => {
+                self.store.commit(vec![Change::InsertSignIn(record)]).await?;
+                return Err(AppError::InvalidCredentials);
+            }
+        };
+        let token = SessionToken::generate(&mut rand::rngs::OsRng);
+        let limits = &self.settings.session_limits;
+        let session = SessionRecord {
+            hash: token.hash(),
+            account_id: account.id.clone(),
+            times: SessionTimes::start(now, limits.idle_for(&account.roles), limits),
+            ip: req.ip,
+            user_agent: req.user_agent.map(|ua| ua.chars().take(256).collect()),
+            ended_at: None,
+        };
+        let mut changes = vec![Change::InsertSignIn(record), Change::InsertSession(session)];
+        if account.password_must_change {
+            // the first sign-in with an issued password is the mark of receipt.
+            changes.push(Change::MarkCredentialsReceived { subject: account.id.clone(), at: now });
+        }
+        self.store.commit(changes).await?;
+        Ok(SignedIn { token, account })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::app::testing;
+    use crate::app::{Actor, IssuedCredential};
+    use crate::domain::account::{NewAccount, Role};
+    use crate::domain::journal::Channel;
+
+    async fn issued(app: &App) -> IssuedCredential {
+        let new = NewAccount {
+            login: "kuznetsova.m".into(),
+            full_name: "Кузнецова Мария".into(),
+            roles: vec![Role::Student],
+            ..NewAccount::default()
+        };
+        app.add_user(&Actor::system(), new, Channel::Cli).await.expect("add")
+    }
+
+    fn req(login: &str, password: &str) -> SignInRequest {
+        SignInRequest {
+            login: login.into(),
+            password: Password::new(password),
+            ip: Some("192.0.2.7".into()),
+            user_agent: Some("test".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn first_sign_in_marks_the_journal_and_creates_a_session() {
+        let (app, _) = testing::app().await;
+        let cred = issued(&app).await;
+        let signed = app.sign_in(req("Kuznetsova.M", cred.password.expose())).await.expect("sign in");
+        assert!(signed.account.password_must_change);
+        let journal = app.list_journal(Some("kuznetsova.m"), 5).await.expect("journal");
+        assert!(journal[0].received_at.is_some());
+        let s = app.store.find_session(&signed.token.hash()).await.expect("find").expect("session");
+        assert_eq!(s.ip.as_deref(), Some("192.0.2.7"));
+    }
+
+    #[tokio::test]
+    async fn unknown_login_and_wrong_password_look_the_same() {
+        let (app, _) = testing::app().await;
+        issued(&app).await;
+        let a = app.sign_in(req("kuznetsova.m", "wrong-password")).await.expect_err("wrong");
+        let b = app.sign_in(req("nobody.here", "wrong-password")).await.expect_err("unknown");
+        let c = app.sign_in(req("not a login!", "wrong-password")).await.expect_err("garbage");
+        for e in [a, b, c] {
+            assert!(matches!(e, AppError::InvalidCredentials), "{e:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn disabled_and_expired_are_told_only_with_the_right_password() {
+        let (app, clock) = testing::app().await;
+        let cred = issued(&app).await;
+        app.suspend(&Actor::system(), "kuznetsova.m", "test").await.expect("suspend");
+        let e = app.sign_in(req("kuznetsova.m", "wrong-password")).await.expect_err("wrong");
+        assert!(matches!(e, AppError::InvalidCredentials));
+        let e = app.sign_in(req("kuznetsova.m", cred.password.expose())).await.expect_err("suspended");
+        assert!(matches!(e, AppError::AccountDisabled(AccountStatus::Suspended)));
+        app.activate(&Actor::system(), "kuznetsova.m", "test").await.expect("activate");
+        clock.advance(Duration::from_secs(72 * 3600));
+        let e = app.sign_in(req("kuznetsova.m", cred.password.expose())).await.expect_err("expired");
+        assert!(matches!(e, AppError::IssuedPasswordExpired));
+        let history = app.store.list_sign_ins(&cred.account.id, 10).await.expect("history");
+        let outcomes: Vec<_> = history.iter().map(|r| r.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [SignInOutcome::Expired, SignInOutcome::Disabled, SignInOutcome::BadPassword]
+        );
+    }
+}

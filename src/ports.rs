@@ -1,0 +1,176 @@
+//! The traits `app` needs from the outside world, and their errors.
+//!
+//! `store/` implements [`Store`] for SQLite and PostgreSQL; `hash.rs` implements
+//! [`PasswordHasher`] on a bounded thread pool; [`SystemClock`] reads the real clock.
+//! Nothing here names sqlx, ldap3 or any other adapter's types.
+//!
+//! Writes go through [`Store::commit`]: a use case collects every row it changes as a
+//! list of [`Change`]s and the store applies them in one transaction, so a change is
+//! either wholly there or not at all.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::account::{Account, AccountStatus, Role, Roles};
+use crate::domain::ids::{AccountId, Login, SessionTokenHash};
+use crate::domain::journal::{AuditEvent, CredentialIssue, JournalEntry};
+use crate::domain::password::Password;
+use crate::domain::session::{EndReason, SessionTimes, SignInOutcome};
+use crate::domain::time::Timestamp;
+
+/// What can go wrong in a store. `NotFound` and `Conflict` are answers about the data;
+/// `Unavailable` means the store could not be asked at all.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+}
+
+/// An account with its password hash, for the use cases that check passwords.
+#[derive(Debug, Clone)]
+pub struct AccountSecret {
+    pub account: Account,
+    pub password_hash: Option<String>,
+}
+
+/// A session as stored: the hash of its token, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub hash: SessionTokenHash,
+    pub account_id: AccountId,
+    pub times: SessionTimes,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub ended_at: Option<Timestamp>,
+}
+
+/// One sign-in attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInRecord {
+    pub at: Timestamp,
+    pub account_id: Option<AccountId>,
+    /// The login as typed, kept only when it has the shape of a login.
+    pub login: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub outcome: SignInOutcome,
+}
+
+/// Which accounts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    pub role: Option<Role>,
+    pub status: Option<AccountStatus>,
+    pub study_group: Option<String>,
+    /// A case-insensitive part of the login or the full name.
+    pub text: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// One row-level change. A use case passes all of its changes to [`Store::commit`] at once.
+#[derive(Debug, Clone)]
+pub enum Change {
+    InsertAccount { account: Account, password_hash: String },
+    UpdateRoles { id: AccountId, roles: Roles, at: Timestamp },
+    UpdateStatus { id: AccountId, status: AccountStatus, at: Timestamp },
+    SetPassword {
+        id: AccountId,
+        hash: String,
+        must_change: bool,
+        expires_at: Option<Timestamp>,
+        at: Timestamp,
+    },
+    InsertCredentialIssue(CredentialIssue),
+    /// The person signed in with their issued password: the journal's mark of receipt.
+    MarkCredentialsReceived { subject: AccountId, at: Timestamp },
+    InsertSession(SessionRecord),
+    TouchSession { hash: SessionTokenHash, at: Timestamp },
+    /// Ends one live session of `account`; `NotFound` if there is none.
+    EndSession { hash: SessionTokenHash, account: AccountId, at: Timestamp, reason: EndReason },
+    /// Ends every live session of `account` but `except`.
+    EndSessionsOf {
+        account: AccountId,
+        except: Option<SessionTokenHash>,
+        at: Timestamp,
+        reason: EndReason,
+    },
+    InsertSignIn(SignInRecord),
+    InsertAudit(AuditEvent),
+}
+
+/// The storage port.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the store answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Applies every change in one transaction; on any error none is applied.
+    async fn commit(&self, changes: Vec<Change>) -> Result<(), StoreError>;
+
+    async fn find_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
+    async fn find_account_secret(&self, login: &Login) -> Result<Option<AccountSecret>, StoreError>;
+    async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, StoreError>;
+    async fn count_accounts_with_role(&self, role: Role) -> Result<i64, StoreError>;
+
+    async fn find_session(&self, hash: &SessionTokenHash) -> Result<Option<SessionRecord>, StoreError>;
+    /// Sessions of `account` not yet ended (some may have timed out since).
+    async fn list_live_sessions(&self, account: &AccountId) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// The newest sign-in attempts on `account`, newest first.
+    async fn list_sign_ins(&self, account: &AccountId, limit: u32) -> Result<Vec<SignInRecord>, StoreError>;
+
+    /// Credential journal entries, newest first; of one account if `subject` is given.
+    async fn list_journal(
+        &self,
+        subject: Option<&AccountId>,
+        limit: u32,
+    ) -> Result<Vec<JournalEntry>, StoreError>;
+}
+
+/// What can go wrong while hashing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HashError {
+    /// Too many hashes are already waiting: the caller should answer "try again shortly".
+    #[error("the password hashing queue is full")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+/// Password hashing, done off the async runtime on a bounded pool.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync + 'static {
+    async fn hash(&self, password: Password) -> Result<String, HashError>;
+    /// `Ok(false)` for a wrong password or a hash that cannot be parsed.
+    async fn verify(&self, hash: String, password: Password) -> Result<bool, HashError>;
+    /// Spends the time of one verification without a real hash, so that an unknown login
+    /// answers in the same time as a wrong password.
+    async fn verify_dummy(&self, password: Password) -> Result<(), HashError>;
+}
+
+/// The source of the current time.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_millis();
+        Timestamp::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+    }
+}

@@ -1,0 +1,59 @@
+//! The storage adapters: all SQL lives here, one module per backend.
+//!
+//! The queries are written once, in [`sql`], in the SQL that SQLite and PostgreSQL share
+//! (`$n` placeholders, integer times, `RETURNING`), and instantiated for each backend's
+//! concrete sqlx types by a macro; what differs (connection options, migrations, error
+//! codes) stays in `sqlite.rs` and `postgres.rs`. No business rule is decided here.
+
+#[macro_use]
+mod sql;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use crate::ports::{Store, StoreError};
+
+/// Opens (creating and migrating as needed) the store named by `url`:
+/// `sqlite:PATH` (the directory is created) or `postgres://…`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else if let Some(path) = url.strip_prefix("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(path.trim_start_matches("//")).await?))
+    } else {
+        Err(StoreError::Unavailable(format!(
+            "store.url must start with sqlite: or postgres://, got {:?}",
+            url.split(':').next().unwrap_or_default()
+        )))
+    }
+}
+
+/// Maps a driver error: unique violations become `Conflict`, everything else `Unavailable`.
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let msg = db.message();
+            if msg.contains("login") {
+                StoreError::Conflict("an account with this login")
+            } else if msg.contains("external_id") {
+                StoreError::Conflict("an account with this external id")
+            } else {
+                StoreError::Conflict("a record with the same key")
+            }
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+/// The lower-case text that account search matches against (SQLite's LOWER() only
+/// knows ASCII, so the key is computed here for both backends).
+fn search_key(login: &str, full_name: &str) -> String {
+    format!("{login} {}", full_name.to_lowercase())
+}

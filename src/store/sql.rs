@@ -1,0 +1,451 @@
+//! The queries, written once for both backends and instantiated by [`sql_store!`].
+//!
+//! Each `Change` is one statement; `commit` runs them in a single transaction and rolls
+//! back on the first error (including an update that found no row to change).
+
+/// Implements `ports::Store` for `$store`, a struct with a `pool: sqlx::Pool<$db>` field.
+macro_rules! sql_store {
+    ($store:ty, $db:ty, $row:ty) => {
+        const ACCOUNT_COLUMNS: &str = "id, login, full_name, email, roles, study_group, department, \
+             external_id, status, password_must_change, password_expires_at, created_at, updated_at";
+        const SESSION_COLUMNS: &str =
+            "hash, account_id, created_at, last_seen_at, idle_timeout_ms, expires_at, ip, user_agent, ended_at";
+
+        fn account_from_row(row: &$row) -> Result<$crate::domain::Account, sqlx::Error> {
+            use sqlx::Row as _;
+            let corrupt = |col: &str, e: String| sqlx::Error::ColumnDecode {
+                index: col.to_owned(),
+                source: e.into(),
+            };
+            let roles: String = row.try_get("roles")?;
+            let status: String = row.try_get("status")?;
+            Ok($crate::domain::Account {
+                id: $crate::domain::AccountId::from_stored(row.try_get("id")?),
+                login: $crate::domain::Login::from_stored(row.try_get("login")?),
+                full_name: row.try_get("full_name")?,
+                email: row.try_get("email")?,
+                roles: $crate::domain::Roles::parse_csv(&roles).map_err(|e| corrupt("roles", e.to_string()))?,
+                study_group: row.try_get("study_group")?,
+                department: row.try_get("department")?,
+                external_id: row.try_get("external_id")?,
+                status: status.parse().map_err(|e: $crate::domain::account::UnknownStatus| {
+                    corrupt("status", e.to_string())
+                })?,
+                password_must_change: row.try_get("password_must_change")?,
+                password_expires_at: row
+                    .try_get::<Option<i64>, _>("password_expires_at")?
+                    .map($crate::domain::Timestamp::from_millis),
+                created_at: $crate::domain::Timestamp::from_millis(row.try_get("created_at")?),
+                updated_at: $crate::domain::Timestamp::from_millis(row.try_get("updated_at")?),
+            })
+        }
+
+        fn session_from_row(row: &$row) -> Result<$crate::ports::SessionRecord, sqlx::Error> {
+            use sqlx::Row as _;
+            let idle: i64 = row.try_get("idle_timeout_ms")?;
+            Ok($crate::ports::SessionRecord {
+                hash: $crate::domain::SessionTokenHash::from_stored(row.try_get("hash")?),
+                account_id: $crate::domain::AccountId::from_stored(row.try_get("account_id")?),
+                times: $crate::domain::session::SessionTimes {
+                    created_at: $crate::domain::Timestamp::from_millis(row.try_get("created_at")?),
+                    last_seen_at: $crate::domain::Timestamp::from_millis(row.try_get("last_seen_at")?),
+                    idle_timeout: std::time::Duration::from_millis(u64::try_from(idle).unwrap_or(0)),
+                    expires_at: $crate::domain::Timestamp::from_millis(row.try_get("expires_at")?),
+                },
+                ip: row.try_get("ip")?,
+                user_agent: row.try_get("user_agent")?,
+                ended_at: row.try_get::<Option<i64>, _>("ended_at")?.map($crate::domain::Timestamp::from_millis),
+            })
+        }
+
+        fn expect_row(
+            done: u64,
+            what: &'static str,
+        ) -> Result<(), $crate::ports::StoreError> {
+            if done == 0 { Err($crate::ports::StoreError::NotFound(what)) } else { Ok(()) }
+        }
+
+        async fn apply(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            change: $crate::ports::Change,
+        ) -> Result<(), $crate::ports::StoreError> {
+            use $crate::ports::Change;
+            use $crate::store::map_err;
+            let conn = &mut **tx;
+            match change {
+                Change::InsertAccount { account: a, password_hash } => {
+                    sqlx::query(
+                        "INSERT INTO accounts (id, login, full_name, email, roles, study_group, department, \
+                         external_id, status, password_hash, password_must_change, password_expires_at, \
+                         search_key, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    )
+                    .bind(a.id.as_str())
+                    .bind(a.login.as_str())
+                    .bind(&a.full_name)
+                    .bind(&a.email)
+                    .bind(a.roles.to_csv())
+                    .bind(&a.study_group)
+                    .bind(&a.department)
+                    .bind(&a.external_id)
+                    .bind(a.status.as_str())
+                    .bind(password_hash)
+                    .bind(a.password_must_change)
+                    .bind(a.password_expires_at.map(|t| t.as_millis()))
+                    .bind($crate::store::search_key(a.login.as_str(), &a.full_name))
+                    .bind(a.created_at.as_millis())
+                    .bind(a.updated_at.as_millis())
+                    .execute(conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                Change::UpdateRoles { id, roles, at } => {
+                    let r = sqlx::query("UPDATE accounts SET roles = $1, updated_at = $2 WHERE id = $3")
+                        .bind(roles.to_csv())
+                        .bind(at.as_millis())
+                        .bind(id.as_str())
+                        .execute(conn)
+                        .await
+                        .map_err(map_err)?;
+                    expect_row(r.rows_affected(), "account")?;
+                }
+                Change::UpdateStatus { id, status, at } => {
+                    let r = sqlx::query("UPDATE accounts SET status = $1, updated_at = $2 WHERE id = $3")
+                        .bind(status.as_str())
+                        .bind(at.as_millis())
+                        .bind(id.as_str())
+                        .execute(conn)
+                        .await
+                        .map_err(map_err)?;
+                    expect_row(r.rows_affected(), "account")?;
+                }
+                Change::SetPassword { id, hash, must_change, expires_at, at } => {
+                    let r = sqlx::query(
+                        "UPDATE accounts SET password_hash = $1, password_must_change = $2, \
+                         password_expires_at = $3, updated_at = $4 WHERE id = $5",
+                    )
+                    .bind(hash)
+                    .bind(must_change)
+                    .bind(expires_at.map(|t| t.as_millis()))
+                    .bind(at.as_millis())
+                    .bind(id.as_str())
+                    .execute(conn)
+                    .await
+                    .map_err(map_err)?;
+                    expect_row(r.rows_affected(), "account")?;
+                }
+                Change::InsertCredentialIssue(i) => {
+                    sqlx::query(
+                        "INSERT INTO credential_journal (subject_id, subject_login, issued_by, issued_at, \
+                         kind, channel, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(i.subject.as_str())
+                    .bind(i.subject_login.as_str())
+                    .bind(&i.issued_by)
+                    .bind(i.issued_at.as_millis())
+                    .bind(i.kind.as_str())
+                    .bind(i.channel.as_str())
+                    .bind(i.expires_at.as_millis())
+                    .execute(conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                Change::MarkCredentialsReceived { subject, at } => {
+                    sqlx::query(
+                        "UPDATE credential_journal SET received_at = $1 \
+                         WHERE subject_id = $2 AND received_at IS NULL",
+                    )
+                    .bind(at.as_millis())
+                    .bind(subject.as_str())
+                    .execute(conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                Change::InsertSession(s) => {
+                    sqlx::query(
+                        "INSERT INTO sessions (hash, account_id, created_at, last_seen_at, idle_timeout_ms, \
+                         expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(s.hash.as_str())
+                    .bind(s.account_id.as_str())
+                    .bind(s.times.created_at.as_millis())
+                    .bind(s.times.last_seen_at.as_millis())
+                    .bind(i64::try_from(s.times.idle_timeout.as_millis()).unwrap_or(i64::MAX))
+                    .bind(s.times.expires_at.as_millis())
+                    .bind(&s.ip)
+                    .bind(&s.user_agent)
+                    .execute(conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                Change::TouchSession { hash, at } => {
+                    sqlx::query(
+                        "UPDATE sessions SET last_seen_at = $1 \
+                         WHERE hash = $2 AND ended_at IS NULL AND last_seen_at < $1",
+                    )
+                    .bind(at.as_millis())
+                    .bind(hash.as_str())
+                    .execute(conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                Change::EndSession { hash, account, at, reason } => {
+                    let r = sqlx::query(
+                        "UPDATE sessions SET ended_at = $1, end_reason = $2 \
+                         WHERE hash = $3 AND account_id = $4 AND ended_at IS NULL",
+                    )
+                    .bind(at.as_millis())
+                    .bind(reason.as_str())
+                    .bind(hash.as_str())
+                    .bind(account.as_str())
+                    .execute(conn)
+                    .await
+                    .map_err(map_err)?;
+                    expect_row(r.rows_affected(), "session")?;
+                }
+                Change::EndSessionsOf { account, except, at, reason } => {
+                    sqlx::query(
+                        "UPDATE sessions SET ended_at = $1, end_reason = $2 \
+                         WHERE account_id = $3 AND ended_at IS NULL AND ($4 IS NULL OR hash <> $4)",
+                    )
+                    .bind(at.as_millis())
+                    .bind(reason.as_str())
+                    .bind(account.as_str())
+                    .bind(except.as_ref().map(|h| h.as_str()))
+                    .execute(conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                Change::InsertSignIn(s) => {
+                    sqlx::query(
+                        "INSERT INTO sign_ins (at, account_id, login, ip, user_agent, outcome) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(s.at.as_millis())
+                    .bind(s.account_id.as_ref().map(|a| a.as_str()))
+                    .bind(&s.login)
+                    .bind(&s.ip)
+                    .bind(&s.user_agent)
+                    .bind(s.outcome.as_str())
+                    .execute(conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                Change::InsertAudit(e) => {
+                    sqlx::query(
+                        "INSERT INTO audit_log (at, actor, action, subject, ip, outcome, detail) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(e.at.as_millis())
+                    .bind(&e.actor)
+                    .bind(e.action)
+                    .bind(&e.subject)
+                    .bind(&e.ip)
+                    .bind(e.outcome)
+                    .bind(&e.detail)
+                    .execute(conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+            }
+            Ok(())
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::ports::Store for $store {
+            async fn ping(&self) -> Result<(), $crate::ports::StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err($crate::store::map_err)?;
+                Ok(())
+            }
+
+            async fn commit(&self, changes: Vec<$crate::ports::Change>) -> Result<(), $crate::ports::StoreError> {
+                let mut tx = self.pool.begin().await.map_err($crate::store::map_err)?;
+                for change in changes {
+                    // On error the transaction is dropped, which rolls it back.
+                    apply(&mut tx, change).await?;
+                }
+                tx.commit().await.map_err($crate::store::map_err)
+            }
+
+            async fn find_account(
+                &self,
+                id: &$crate::domain::AccountId,
+            ) -> Result<Option<$crate::domain::Account>, $crate::ports::StoreError> {
+                let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"))
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::map_err)?;
+                row.map(|r| account_from_row(&r)).transpose().map_err($crate::store::map_err)
+            }
+
+            async fn find_account_secret(
+                &self,
+                login: &$crate::domain::Login,
+            ) -> Result<Option<$crate::ports::AccountSecret>, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query(&format!(
+                    "SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE login = $1"
+                ))
+                .bind(login.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                row.map(|r| {
+                    Ok($crate::ports::AccountSecret {
+                        account: account_from_row(&r)?,
+                        password_hash: r.try_get("password_hash")?,
+                    })
+                })
+                .transpose()
+                .map_err($crate::store::map_err)
+            }
+
+            async fn list_accounts(
+                &self,
+                f: &$crate::ports::AccountFilter,
+            ) -> Result<Vec<$crate::domain::Account>, $crate::ports::StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts \
+                     WHERE ($1 IS NULL OR (',' || roles || ',') LIKE $1) \
+                       AND ($2 IS NULL OR status = $2) \
+                       AND ($3 IS NULL OR study_group = $3) \
+                       AND ($4 IS NULL OR search_key LIKE $4 ESCAPE '\\') \
+                     ORDER BY login LIMIT $5 OFFSET $6"
+                ))
+                .bind(f.role.map(|r| format!("%,{r},%")))
+                .bind(f.status.map(|s| s.as_str()))
+                .bind(&f.study_group)
+                .bind(f.text.as_ref().map(|t| format!("%{}%", like_escape(&t.to_lowercase()))))
+                .bind(i64::from(f.limit))
+                .bind(i64::from(f.offset))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                rows.iter().map(account_from_row).collect::<Result<_, _>>().map_err($crate::store::map_err)
+            }
+
+            async fn count_accounts_with_role(
+                &self,
+                role: $crate::domain::Role,
+            ) -> Result<i64, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM accounts WHERE (',' || roles || ',') LIKE $1")
+                    .bind(format!("%,{role},%"))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($crate::store::map_err)?;
+                row.try_get("n").map_err($crate::store::map_err)
+            }
+
+            async fn find_session(
+                &self,
+                hash: &$crate::domain::SessionTokenHash,
+            ) -> Result<Option<$crate::ports::SessionRecord>, $crate::ports::StoreError> {
+                let row = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE hash = $1"))
+                    .bind(hash.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::map_err)?;
+                row.map(|r| session_from_row(&r)).transpose().map_err($crate::store::map_err)
+            }
+
+            async fn list_live_sessions(
+                &self,
+                account: &$crate::domain::AccountId,
+            ) -> Result<Vec<$crate::ports::SessionRecord>, $crate::ports::StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions WHERE account_id = $1 AND ended_at IS NULL \
+                     ORDER BY created_at DESC"
+                ))
+                .bind(account.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                rows.iter().map(session_from_row).collect::<Result<_, _>>().map_err($crate::store::map_err)
+            }
+
+            async fn list_sign_ins(
+                &self,
+                account: &$crate::domain::AccountId,
+                limit: u32,
+            ) -> Result<Vec<$crate::ports::SignInRecord>, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT at, account_id, login, ip, user_agent, outcome FROM sign_ins \
+                     WHERE account_id = $1 ORDER BY seq DESC LIMIT $2",
+                )
+                .bind(account.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        let outcome: String = r.try_get("outcome")?;
+                        Ok($crate::ports::SignInRecord {
+                            at: $crate::domain::Timestamp::from_millis(r.try_get("at")?),
+                            account_id: r
+                                .try_get::<Option<String>, _>("account_id")?
+                                .map($crate::domain::AccountId::from_stored),
+                            login: r.try_get("login")?,
+                            ip: r.try_get("ip")?,
+                            user_agent: r.try_get("user_agent")?,
+                            outcome: $crate::domain::session::SignInOutcome::parse(&outcome).ok_or_else(|| {
+                                sqlx::Error::ColumnDecode { index: "outcome".into(), source: outcome.into() }
+                            })?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err($crate::store::map_err)
+            }
+
+            async fn list_journal(
+                &self,
+                subject: Option<&$crate::domain::AccountId>,
+                limit: u32,
+            ) -> Result<Vec<$crate::domain::journal::JournalEntry>, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                use $crate::domain::journal::{Channel, CredentialIssue, IssueKind, JournalEntry};
+                let rows = sqlx::query(
+                    "SELECT seq, subject_id, subject_login, issued_by, issued_at, kind, channel, expires_at, \
+                     received_at FROM credential_journal WHERE ($1 IS NULL OR subject_id = $1) \
+                     ORDER BY seq DESC LIMIT $2",
+                )
+                .bind(subject.map(|s| s.as_str()))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        let kind: String = r.try_get("kind")?;
+                        let channel: String = r.try_get("channel")?;
+                        let bad = |c: &str, v: String| sqlx::Error::ColumnDecode { index: c.into(), source: v.into() };
+                        Ok(JournalEntry {
+                            seq: r.try_get("seq")?,
+                            issue: CredentialIssue {
+                                subject: $crate::domain::AccountId::from_stored(r.try_get("subject_id")?),
+                                subject_login: $crate::domain::Login::from_stored(r.try_get("subject_login")?),
+                                issued_by: r.try_get("issued_by")?,
+                                issued_at: $crate::domain::Timestamp::from_millis(r.try_get("issued_at")?),
+                                kind: IssueKind::parse(&kind).ok_or_else(|| bad("kind", kind.clone()))?,
+                                channel: Channel::parse(&channel).ok_or_else(|| bad("channel", channel.clone()))?,
+                                expires_at: $crate::domain::Timestamp::from_millis(r.try_get("expires_at")?),
+                            },
+                            received_at: r
+                                .try_get::<Option<i64>, _>("received_at")?
+                                .map($crate::domain::Timestamp::from_millis),
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err($crate::store::map_err)
+            }
+        }
+
+        /// Escapes `%`, `_` and `\` for a LIKE pattern with `\` as the escape character.
+        fn like_escape(s: &str) -> String {
+            s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+        }
+    };
+}
