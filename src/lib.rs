@@ -2,7 +2,13 @@
 //! environment. See ARCHITECTURE.md for the code map and its invariants.
 
 pub mod app;
+pub mod cli;
+pub mod config;
 pub mod domain;
 pub mod hash;
+pub mod http;
 pub mod ports;
+pub mod server;
 pub mod store;
+pub mod telemetry;
+pub mod tls;

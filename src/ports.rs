@@ -78,9 +78,20 @@ pub struct AccountFilter {
 /// One row-level change. A use case passes all of its changes to [`Store::commit`] at once.
 #[derive(Debug, Clone)]
 pub enum Change {
-    InsertAccount { account: Account, password_hash: String },
-    UpdateRoles { id: AccountId, roles: Roles, at: Timestamp },
-    UpdateStatus { id: AccountId, status: AccountStatus, at: Timestamp },
+    InsertAccount {
+        account: Account,
+        password_hash: String,
+    },
+    UpdateRoles {
+        id: AccountId,
+        roles: Roles,
+        at: Timestamp,
+    },
+    UpdateStatus {
+        id: AccountId,
+        status: AccountStatus,
+        at: Timestamp,
+    },
     SetPassword {
         id: AccountId,
         hash: String,
@@ -90,11 +101,22 @@ pub enum Change {
     },
     InsertCredentialIssue(CredentialIssue),
     /// The person signed in with their issued password: the journal's mark of receipt.
-    MarkCredentialsReceived { subject: AccountId, at: Timestamp },
+    MarkCredentialsReceived {
+        subject: AccountId,
+        at: Timestamp,
+    },
     InsertSession(SessionRecord),
-    TouchSession { hash: SessionTokenHash, at: Timestamp },
+    TouchSession {
+        hash: SessionTokenHash,
+        at: Timestamp,
+    },
     /// Ends one live session of `account`; `NotFound` if there is none.
-    EndSession { hash: SessionTokenHash, account: AccountId, at: Timestamp, reason: EndReason },
+    EndSession {
+        hash: SessionTokenHash,
+        account: AccountId,
+        at: Timestamp,
+        reason: EndReason,
+    },
     /// Ends every live session of `account` but `except`.
     EndSessionsOf {
         account: AccountId,
@@ -116,16 +138,27 @@ pub trait Store: Send + Sync + 'static {
     async fn commit(&self, changes: Vec<Change>) -> Result<(), StoreError>;
 
     async fn find_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
-    async fn find_account_secret(&self, login: &Login) -> Result<Option<AccountSecret>, StoreError>;
+    async fn find_account_secret(&self, login: &Login)
+    -> Result<Option<AccountSecret>, StoreError>;
     async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, StoreError>;
     async fn count_accounts_with_role(&self, role: Role) -> Result<i64, StoreError>;
 
-    async fn find_session(&self, hash: &SessionTokenHash) -> Result<Option<SessionRecord>, StoreError>;
+    async fn find_session(
+        &self,
+        hash: &SessionTokenHash,
+    ) -> Result<Option<SessionRecord>, StoreError>;
     /// Sessions of `account` not yet ended (some may have timed out since).
-    async fn list_live_sessions(&self, account: &AccountId) -> Result<Vec<SessionRecord>, StoreError>;
+    async fn list_live_sessions(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
 
     /// The newest sign-in attempts on `account`, newest first.
-    async fn list_sign_ins(&self, account: &AccountId, limit: u32) -> Result<Vec<SignInRecord>, StoreError>;
+    async fn list_sign_ins(
+        &self,
+        account: &AccountId,
+        limit: u32,
+    ) -> Result<Vec<SignInRecord>, StoreError>;
 
     /// Credential journal entries, newest first; of one account if `subject` is given.
     async fn list_journal(

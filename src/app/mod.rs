@@ -111,7 +111,12 @@ impl App {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Self {
-        Self { store, hasher, clock, settings }
+        Self {
+            store,
+            hasher,
+            clock,
+            settings,
+        }
     }
 
     /// Whether the store answers (for `/readyz`).
@@ -158,17 +163,29 @@ pub(crate) mod testing {
 
     impl TestClock {
         pub fn advance(&self, d: Duration) {
-            self.0.fetch_add(i64::try_from(d.as_millis()).unwrap_or(0), Ordering::SeqCst);
+            self.0
+                .fetch_add(i64::try_from(d.as_millis()).unwrap_or(0), Ordering::SeqCst);
         }
     }
 
     pub async fn app() -> (App, Arc<TestClock>) {
         let store = crate::store::open("sqlite::memory:").await.expect("store");
         let hasher = Arc::new(
-            Argon2Pool::new(HashParams { memory_kib: 64, iterations: 1, parallelism: 1 }, 2, 64)
-                .expect("hasher"),
+            Argon2Pool::new(
+                HashParams {
+                    memory_kib: 64,
+                    iterations: 1,
+                    parallelism: 1,
+                },
+                2,
+                64,
+            )
+            .expect("hasher"),
         );
         let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
-        (App::new(store, hasher, clock.clone(), Settings::default()), clock)
+        (
+            App::new(store, hasher, clock.clone(), Settings::default()),
+            clock,
+        )
     }
 }

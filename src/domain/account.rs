@@ -40,7 +40,10 @@ impl Role {
 
     /// Roles that administer the environment get the stricter session limits of D-3.
     pub fn is_administrative(self) -> bool {
-        matches!(self, Role::EiosAdmin | Role::SecurityOfficer | Role::Librarian)
+        matches!(
+            self,
+            Role::EiosAdmin | Role::SecurityOfficer | Role::Librarian
+        )
     }
 }
 
@@ -51,7 +54,9 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?}; known roles: student, teacher, staff, eios_admin, security_officer, librarian")]
+#[error(
+    "unknown role {0:?}; known roles: student, teacher, staff, eios_admin, security_officer, librarian"
+)]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -94,7 +99,11 @@ impl Roles {
 
     /// Comma-separated role ids: the stored form and the CLI's.
     pub fn to_csv(&self) -> String {
-        self.0.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+        self.0
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn parse_csv(s: &str) -> Result<Self, UnknownRole> {
@@ -237,17 +246,26 @@ impl NewAccount {
             return Err(ProfileError::FullName);
         }
         let email = optional(self.email)
-            .map(|e| if is_email(&e) { Ok(e) } else { Err(ProfileError::Email) })
+            .map(|e| {
+                if is_email(&e) {
+                    Ok(e)
+                } else {
+                    Err(ProfileError::Email)
+                }
+            })
             .transpose()?;
         if self.roles.is_empty() {
             return Err(ProfileError::NoRoles);
         }
-        let short = |name: &'static str, v: Option<String>| -> Result<Option<String>, ProfileError> {
-            match optional(v) {
-                Some(s) if s.chars().count() > 100 || has_control(&s) => Err(ProfileError::Field(name)),
-                other => Ok(other),
-            }
-        };
+        let short =
+            |name: &'static str, v: Option<String>| -> Result<Option<String>, ProfileError> {
+                match optional(v) {
+                    Some(s) if s.chars().count() > 100 || has_control(&s) => {
+                        Err(ProfileError::Field(name))
+                    }
+                    other => Ok(other),
+                }
+            };
         Ok(Profile {
             login,
             full_name,
@@ -283,7 +301,9 @@ fn is_email(s: &str) -> bool {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
 }
 
 #[cfg(test)]
@@ -314,18 +334,60 @@ mod tests {
     #[test]
     fn each_bad_field_is_named() {
         let cases: Vec<(NewAccount, ProfileError)> = vec![
-            (NewAccount { full_name: " ".into(), ..base() }, ProfileError::FullName),
-            (NewAccount { full_name: "a\u{0}b".into(), ..base() }, ProfileError::FullName),
-            (NewAccount { email: Some("nobody".into()), ..base() }, ProfileError::Email),
-            (NewAccount { email: Some("a@b".into()), ..base() }, ProfileError::Email),
-            (NewAccount { email: Some("<a@b.c>".into()), ..base() }, ProfileError::Email),
-            (NewAccount { roles: vec![], ..base() }, ProfileError::NoRoles),
             (
-                NewAccount { study_group: Some("x".repeat(101)), ..base() },
+                NewAccount {
+                    full_name: " ".into(),
+                    ..base()
+                },
+                ProfileError::FullName,
+            ),
+            (
+                NewAccount {
+                    full_name: "a\u{0}b".into(),
+                    ..base()
+                },
+                ProfileError::FullName,
+            ),
+            (
+                NewAccount {
+                    email: Some("nobody".into()),
+                    ..base()
+                },
+                ProfileError::Email,
+            ),
+            (
+                NewAccount {
+                    email: Some("a@b".into()),
+                    ..base()
+                },
+                ProfileError::Email,
+            ),
+            (
+                NewAccount {
+                    email: Some("<a@b.c>".into()),
+                    ..base()
+                },
+                ProfileError::Email,
+            ),
+            (
+                NewAccount {
+                    roles: vec![],
+                    ..base()
+                },
+                ProfileError::NoRoles,
+            ),
+            (
+                NewAccount {
+                    study_group: Some("x".repeat(101)),
+                    ..base()
+                },
                 ProfileError::Field("study group"),
             ),
             (
-                NewAccount { login: "1x".into(), ..base() },
+                NewAccount {
+                    login: "1x".into(),
+                    ..base()
+                },
                 ProfileError::Login(super::super::ids::LoginError::Start),
             ),
         ];

@@ -112,8 +112,10 @@ impl SessionToken {
 
     /// Accepts a token from a cookie if it has the shape of one; anything else is `None`.
     pub fn from_cookie(s: &str) -> Option<Self> {
-        (s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-            .then(|| Self(s.to_owned()))
+        (s.len() == 43
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| Self(s.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -153,8 +155,10 @@ impl SessionTokenHash {
 
     /// Accepts a handle posted back by a form if it has the shape of one.
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-            .then(|| Self(s.to_owned()))
+        (s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+        .then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -182,7 +186,11 @@ mod tests {
         ];
         for (input, want) in cases {
             let got = Login::parse(input);
-            assert_eq!(got.as_ref().map(Login::as_str).map_err(|e| *e), *want, "{input:?}");
+            assert_eq!(
+                got.as_ref().map(Login::as_str).map_err(|e| *e),
+                *want,
+                "{input:?}"
+            );
         }
         assert_eq!(Login::parse(&"a".repeat(65)), Err(LoginError::Length));
         assert!(Login::parse(&"a".repeat(64)).is_ok());

@@ -60,9 +60,14 @@ impl Channel {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Channel::Console, Channel::Cli, Channel::Slip, Channel::InPerson]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            Channel::Console,
+            Channel::Cli,
+            Channel::Slip,
+            Channel::InPerson,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }
 

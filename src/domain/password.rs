@@ -61,13 +61,21 @@ pub struct PasswordPolicy {
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
-        Self { min_length: 8, max_length: 128 }
+        Self {
+            min_length: 8,
+            max_length: 128,
+        }
     }
 }
 
 impl PasswordPolicy {
     /// Checks a password chosen by `login` whose name is `full_name`.
-    pub fn check(&self, password: &str, login: &str, full_name: &str) -> Result<(), PasswordProblem> {
+    pub fn check(
+        &self,
+        password: &str,
+        login: &str,
+        full_name: &str,
+    ) -> Result<(), PasswordProblem> {
         let len = password.chars().count();
         if len < self.min_length {
             return Err(PasswordProblem::TooShort(self.min_length));
@@ -94,7 +102,10 @@ impl PasswordPolicy {
             .filter(|p| p.chars().count() >= 3)
             .map(str::to_lowercase)
             .collect();
-        if name_parts.iter().any(|p| lower.contains(p.as_str()) || latin.contains(&latin_keys(p))) {
+        if name_parts
+            .iter()
+            .any(|p| lower.contains(p.as_str()) || latin.contains(&latin_keys(p)))
+        {
             return Err(PasswordProblem::ContainsName);
         }
         let mut inputs: Vec<&str> = vec![login];
@@ -147,7 +158,12 @@ fn latin_keys(s: &str) -> String {
     const RU: &str = "йцукенгшщзхъфывапролджэячсмитьбюё";
     const EN: &str = "qwertyuiop[]asdfghjkl;'zxcvbnm,.`";
     s.chars()
-        .map(|c| RU.chars().position(|r| r == c).and_then(|i| EN.chars().nth(i)).unwrap_or(c))
+        .map(|c| {
+            RU.chars()
+                .position(|r| r == c)
+                .and_then(|i| EN.chars().nth(i))
+                .unwrap_or(c)
+        })
         .collect()
 }
 
@@ -183,7 +199,10 @@ mod tests {
             assert_eq!(p.check(pw, login, name), *want, "{pw:?}");
         }
         let long = "Zq7!".repeat(40);
-        assert_eq!(p.check(&long, login, name), Err(PasswordProblem::TooLong(128)));
+        assert_eq!(
+            p.check(&long, login, name),
+            Err(PasswordProblem::TooLong(128))
+        );
     }
 
     #[test]
@@ -196,7 +215,10 @@ mod tests {
             assert_eq!(s.len(), 19);
             assert!(s.split('-').all(|g| g.len() == 4));
             assert!(!s.contains(['0', 'o', '1', 'l', 'i']));
-            assert_eq!(PasswordPolicy::default().check(s, "student.x", "Студент Икс"), Ok(()));
+            assert_eq!(
+                PasswordPolicy::default().check(s, "student.x", "Студент Икс"),
+                Ok(())
+            );
             assert!(seen.insert(s.to_owned()));
         }
     }

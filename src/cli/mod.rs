@@ -1,0 +1,106 @@
+//! The command line: `serve`, and the administrators' commands, each a call into `app`
+//! on the same store the server uses.
+//!
+//! Output is for people by default and JSON with `--json`. Exit codes: 0 done, 1 error,
+//! 2 bad usage, 3 not found, 4 already exists or not allowed, 5 store unavailable.
+
+mod user;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::AppError;
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "propusk",
+    version,
+    about = "Single sign-on gateway for a college's learning environment"
+)]
+pub struct Cli {
+    /// Configuration file (TOML); every key can also be set by a PROPUSK_… variable.
+    #[arg(long, global = true, env = "PROPUSK_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// The credential journal.
+    #[command(subcommand)]
+    Journal(user::JournalCommand),
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let config = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("propusk: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("propusk: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Serve => {
+            crate::telemetry::init(config.log_format, &config.log_level);
+            let result = runtime.block_on(crate::server::serve(
+                config,
+                |addr, scheme| println!("propusk: listening on {scheme}://{addr}"),
+                crate::server::shutdown_signal(),
+            ));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("propusk: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::User(cmd) => {
+            crate::telemetry::init(config.log_format, "warn");
+            runtime.block_on(user::run_user(&config, cmd))
+        }
+        Command::Journal(cmd) => {
+            crate::telemetry::init(config.log_format, "warn");
+            runtime.block_on(user::run_journal(&config, cmd))
+        }
+    }
+}
+
+/// Prints an error for a person and gives its exit code.
+fn fail(e: &AppError) -> ExitCode {
+    let (code, msg) = match e {
+        AppError::NotFound(what) => (3, format!("{what} not found")),
+        AppError::Conflict(what) => (4, format!("{what} already exists")),
+        AppError::Profile(p) => (2, p.to_string()),
+        AppError::PasswordRejected(p) => (2, p.to_string()),
+        AppError::Unavailable(why) => (5, format!("the account store is unavailable: {why}")),
+        AppError::Busy => (5, e.to_string()),
+        AppError::InvalidCredentials
+        | AppError::AccountDisabled(_)
+        | AppError::IssuedPasswordExpired
+        | AppError::WrongCurrentPassword => (4, e.to_string()),
+        AppError::Internal(why) => (1, format!("internal error: {why}")),
+    };
+    eprintln!("propusk: {msg}");
+    ExitCode::from(code)
+}

@@ -1,0 +1,381 @@
+//! `propusk user …` and `propusk journal …`.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::fail;
+use crate::app::{Actor, App, IssuedCredential};
+use crate::config::Config;
+use crate::domain::account::{Account, AccountStatus, NewAccount, Role, Roles};
+use crate::domain::journal::{Channel, JournalEntry};
+use crate::ports::AccountFilter;
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Register a person and issue an initial password (printed once, journaled).
+    Add(AddArgs),
+    /// List accounts.
+    List(ListArgs),
+    /// Show one account with its credential journal.
+    Show {
+        login: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace an account's roles (comma-separated).
+    SetRoles {
+        login: String,
+        roles: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new password (printed once, journaled); ends the person's sessions.
+    ResetPassword {
+        login: String,
+        #[arg(long, default_value = "cli", value_parser = parse_channel)]
+        channel: Channel,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Suspend an account; its sessions end at once.
+    Suspend {
+        login: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an account usable again.
+    Activate {
+        login: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    login: String,
+    /// Full name, e.g. "Иванов Иван Иванович".
+    #[arg(long)]
+    name: String,
+    /// Repeat for several roles.
+    #[arg(long = "role", required = true, value_parser = parse_role)]
+    roles: Vec<Role>,
+    #[arg(long)]
+    email: Option<String>,
+    #[arg(long)]
+    group: Option<String>,
+    #[arg(long)]
+    department: Option<String>,
+    /// Student-register or personnel number.
+    #[arg(long)]
+    external_id: Option<String>,
+    /// How the password will reach the person: cli, in_person or slip.
+    #[arg(long, default_value = "cli", value_parser = parse_channel)]
+    channel: Channel,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[arg(long, value_parser = parse_role)]
+    role: Option<Role>,
+    #[arg(long, value_parser = parse_status)]
+    status: Option<AccountStatus>,
+    #[arg(long)]
+    group: Option<String>,
+    /// Part of a login or name.
+    #[arg(long)]
+    search: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    #[arg(long, default_value_t = 0)]
+    offset: u32,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum JournalCommand {
+    /// Entries of the credential journal, newest first.
+    List {
+        #[arg(long)]
+        login: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+        .map_err(|e: crate::domain::account::UnknownRole| e.to_string())
+}
+
+fn parse_status(s: &str) -> Result<AccountStatus, String> {
+    s.parse()
+        .map_err(|e: crate::domain::account::UnknownStatus| e.to_string())
+}
+
+fn parse_channel(s: &str) -> Result<Channel, String> {
+    match Channel::parse(s) {
+        Some(Channel::Console) | None => Err("expected cli, in_person or slip".into()),
+        Some(c) => Ok(c),
+    }
+}
+
+/// The operating-system user running the command, as the journal's issuer.
+fn actor() -> Actor {
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    Actor {
+        name: format!("os:{user}"),
+        ip: None,
+    }
+}
+
+async fn open(config: &Config) -> Result<App, ExitCode> {
+    crate::server::build_app(config).await.map_err(|e| {
+        eprintln!("propusk: {e:#}");
+        ExitCode::from(5)
+    })
+}
+
+pub async fn run_user(config: &Config, cmd: UserCommand) -> ExitCode {
+    let app = match open(config).await {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let actor = actor();
+    match cmd {
+        UserCommand::Add(a) => {
+            let new = NewAccount {
+                login: a.login,
+                full_name: a.name,
+                email: a.email,
+                roles: a.roles,
+                study_group: a.group,
+                department: a.department,
+                external_id: a.external_id,
+            };
+            match app.add_user(&actor, new, a.channel).await {
+                Ok(issued) => print_issued("Account created", &issued, a.json),
+                Err(e) => fail(&e),
+            }
+        }
+        UserCommand::List(l) => {
+            let filter = AccountFilter {
+                role: l.role,
+                status: l.status,
+                study_group: l.group,
+                text: l.search,
+                limit: l.limit.min(10_000),
+                offset: l.offset,
+            };
+            match app.list_users(&filter).await {
+                Ok(list) if l.json => json(&list),
+                Ok(list) => {
+                    println!(
+                        "{:<24} {:<12} {:<28} {:<10} NAME",
+                        "LOGIN", "STATUS", "ROLES", "GROUP"
+                    );
+                    for a in &list {
+                        println!(
+                            "{:<24} {:<12} {:<28} {:<10} {}",
+                            a.login,
+                            a.status,
+                            a.roles.to_csv(),
+                            a.study_group.as_deref().unwrap_or("-"),
+                            a.full_name
+                        );
+                    }
+                    println!("({} accounts)", list.len());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        UserCommand::Show {
+            login,
+            json: as_json,
+        } => match app.user_details(&login).await {
+            Ok(d) if as_json => json(&d),
+            Ok(d) => {
+                print_account(&d.account);
+                println!("live sessions:  {}", d.live_sessions);
+                if let Some(last) = d.sign_ins.iter().find(|r| !r.outcome.is_failure()) {
+                    println!(
+                        "last sign-in:   {} from {}",
+                        last.at.to_human(),
+                        last.ip.as_deref().unwrap_or("?")
+                    );
+                }
+                println!("credential journal:");
+                print_journal(&d.journal);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        UserCommand::SetRoles {
+            login,
+            roles,
+            json: as_json,
+        } => {
+            let roles = match Roles::parse_csv(&roles) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("propusk: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            done(
+                app.set_roles(&actor, &login, roles).await,
+                as_json,
+                "Roles set",
+            )
+        }
+        UserCommand::ResetPassword {
+            login,
+            channel,
+            json: as_json,
+        } => match app.reset_password(&actor, &login, channel).await {
+            Ok(issued) => print_issued("Password reset", &issued, as_json),
+            Err(e) => fail(&e),
+        },
+        UserCommand::Suspend {
+            login,
+            reason,
+            json: as_json,
+        } => done(
+            app.suspend(&actor, &login, &reason).await,
+            as_json,
+            "Suspended",
+        ),
+        UserCommand::Activate {
+            login,
+            reason,
+            json: as_json,
+        } => done(
+            app.activate(&actor, &login, &reason).await,
+            as_json,
+            "Activated",
+        ),
+    }
+}
+
+pub async fn run_journal(config: &Config, cmd: JournalCommand) -> ExitCode {
+    let app = match open(config).await {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let JournalCommand::List {
+        login,
+        limit,
+        json: as_json,
+    } = cmd;
+    match app.list_journal(login.as_deref(), limit.min(10_000)).await {
+        Ok(entries) if as_json => json(&entries),
+        Ok(entries) => {
+            print_journal(&entries);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn done(r: Result<Account, crate::app::AppError>, as_json: bool, what: &str) -> ExitCode {
+    match r {
+        Ok(a) if as_json => json(&a),
+        Ok(a) => {
+            println!("{what}: {}", a.login);
+            print_account(&a);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn print_issued(what: &str, i: &IssuedCredential, as_json: bool) -> ExitCode {
+    if as_json {
+        return json(&serde_json::json!({
+            "account": i.account,
+            "password": i.password.expose(),
+            "journal": i.issue,
+        }));
+    }
+    println!("{what}: {} ({})", i.account.login, i.account.full_name);
+    println!("Password (shown once): {}", i.password.expose());
+    println!(
+        "It must be changed at first sign-in and stops working at {} if unused.",
+        i.issue.expires_at.to_human()
+    );
+    println!(
+        "Journal: issued by {}, channel {}.",
+        i.issue.issued_by,
+        i.issue.channel.as_str()
+    );
+    ExitCode::SUCCESS
+}
+
+fn print_account(a: &Account) {
+    println!("login:          {}", a.login);
+    println!("id:             {}", a.id);
+    println!("name:           {}", a.full_name);
+    println!("email:          {}", a.email.as_deref().unwrap_or("-"));
+    println!("roles:          {}", a.roles.to_csv());
+    println!(
+        "group:          {}",
+        a.study_group.as_deref().unwrap_or("-")
+    );
+    println!("department:     {}", a.department.as_deref().unwrap_or("-"));
+    println!(
+        "external id:    {}",
+        a.external_id.as_deref().unwrap_or("-")
+    );
+    println!("status:         {}", a.status);
+    println!(
+        "must change pw: {}",
+        if a.password_must_change { "yes" } else { "no" }
+    );
+    println!("created:        {}", a.created_at.to_human());
+}
+
+fn print_journal(entries: &[JournalEntry]) {
+    println!(
+        "{:>5} {:<21} {:<20} {:<10} {:<10} {:<16} RECEIVED",
+        "SEQ", "ISSUED", "TO", "KIND", "CHANNEL", "BY"
+    );
+    for e in entries {
+        println!(
+            "{:>5} {:<21} {:<20} {:<10} {:<10} {:<16} {}",
+            e.seq,
+            e.issue.issued_at.to_human(),
+            e.issue.subject_login,
+            e.issue.kind.as_str(),
+            e.issue.channel.as_str(),
+            e.issue.issued_by,
+            e.received_at
+                .map_or_else(|| "-".to_owned(), |t| t.to_human())
+        );
+    }
+}
+
+fn json(v: &impl serde::Serialize) -> ExitCode {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("propusk: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! Configuration in two stages: [`RawConfig`] as read from the TOML file and `PROPUSK_…`
+//! environment variables, then [`Config`], validated and typed. Every error names the
+//! key that fixes it; an unknown key is an error, not a silent default.
+//!
+//! An environment variable overrides the key of the same path: `store.url` is
+//! `PROPUSK_STORE_URL`, `server.trusted_proxies` is `PROPUSK_SERVER_TRUSTED_PROXIES`
+//! (comma-separated). `PROPUSK_CONFIG` names the file and `PROPUSK_TEST_*` belong to the
+//! test harness; any other `PROPUSK_` variable that names no key stops start-up.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::app::{IssuedTtl, Settings};
+use crate::domain::password::PasswordPolicy;
+use crate::domain::session::SessionLimits;
+use crate::hash::HashParams;
+
+/// A configuration problem, naming the key (or environment variable) to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub tls: RawTls,
+    pub store: RawStore,
+    pub passwords: RawPasswords,
+    pub sessions: RawSessions,
+    pub log: RawLog,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    /// Address and port; empty means 127.0.0.1:8443, or 127.0.0.1:8080 with `tls.mode = "off"`.
+    pub listen: String,
+    /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: String::new(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTls {
+    /// `on` (HTTPS) or `off` (plain HTTP behind a TLS-terminating proxy).
+    pub mode: String,
+    pub cert_file: String,
+    pub key_file: String,
+    /// Where the development certificate is generated when no files are configured.
+    pub dev_cert_dir: String,
+}
+
+impl Default for RawTls {
+    fn default() -> Self {
+        Self {
+            mode: "on".into(),
+            cert_file: String::new(),
+            key_file: String::new(),
+            dev_cert_dir: "certs".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStore {
+    /// `sqlite:PATH` or `postgres://user@host:port/db`.
+    pub url: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            url: "sqlite:data/propusk.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPasswords {
+    pub min_length: u32,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Hashes computed at once; 0 means one per CPU core.
+    pub hash_workers: u32,
+    /// Hashes allowed to wait for a worker before sign-ins are answered "busy".
+    pub hash_queue: u32,
+    pub issued_ttl_hours: u32,
+}
+
+impl Default for RawPasswords {
+    fn default() -> Self {
+        let h = HashParams::default();
+        Self {
+            min_length: 8,
+            argon2_memory_kib: h.memory_kib,
+            argon2_iterations: h.iterations,
+            argon2_parallelism: h.parallelism,
+            hash_workers: 0,
+            hash_queue: 256,
+            issued_ttl_hours: 72,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSessions {
+    pub idle_minutes: u32,
+    pub idle_minutes_administrative: u32,
+    pub absolute_hours: u32,
+}
+
+impl Default for RawSessions {
+    fn default() -> Self {
+        Self {
+            idle_minutes: 60,
+            idle_minutes_administrative: 15,
+            absolute_hours: 12,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `propusk=debug,info`.
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// How the server speaks TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// HTTPS with these files.
+    Files { cert: PathBuf, key: PathBuf },
+    /// HTTPS with a development certificate generated into this directory.
+    Development { dir: PathBuf },
+    /// Plain HTTP behind a TLS-terminating proxy.
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub trusted_proxies: Vec<IpNet>,
+    pub tls: TlsMode,
+    pub store_url: Secretish,
+    pub hash: HashParams,
+    pub hash_workers: usize,
+    pub hash_queue: usize,
+    pub settings: Settings,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+/// A value that may carry a password (a database URL): `Debug` hides the user-info part.
+#[derive(Clone)]
+pub struct Secretish(pub String);
+
+impl std::fmt::Debug for Secretish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self
+            .0
+            .split_once("://")
+            .and_then(|(scheme, rest)| rest.split_once('@').map(|(_, h)| (scheme, h)))
+        {
+            Some((scheme, host)) => write!(f, "{scheme}://<redacted>@{host}"),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `file` (if any), applies the environment, validates.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let text = match file {
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| err("--config", format!("cannot read {}: {e}", p.display())))?,
+            None => String::new(),
+        };
+        let raw = RawConfig::parse(&text, env)?;
+        raw.validate()
+    }
+}
+
+impl RawConfig {
+    /// Parses TOML text with environment overrides applied.
+    pub fn parse(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            err(
+                "config file",
+                e.message().to_owned() + &line_of(text, e.span()),
+            )
+        })?;
+        let defaults = toml::Table::try_from(RawConfig::default())
+            .map_err(|e| err("defaults", e.to_string()))?;
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("PROPUSK_") else {
+                continue;
+            };
+            if rest == "CONFIG" || rest.starts_with("TEST_") {
+                continue;
+            }
+            let (section, key, default) = defaults
+                .iter()
+                .filter_map(|(s, t)| t.as_table().map(|t| (s, t)))
+                .flat_map(|(s, t)| t.iter().map(move |(k, v)| (s, k, v)))
+                .find(|(s, k, _)| format!("{s}_{k}").to_ascii_uppercase() == rest)
+                .ok_or_else(|| err(&name, "no such configuration key"))?;
+            let typed = env_value(&value, default).ok_or_else(|| {
+                err(
+                    &name,
+                    format!("expected {} for {section}.{key}", default.type_str()),
+                )
+            })?;
+            doc.entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| err(section, "must be a table"))?
+                .insert(key.clone(), typed);
+        }
+        serde_path_to_error::deserialize(toml::Value::Table(doc)).map_err(|e| {
+            let path = e.path().to_string();
+            err(
+                if path == "." { "config file" } else { &path },
+                e.into_inner().to_string(),
+            )
+        })
+    }
+
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let tls = match self.tls.mode.as_str() {
+            "off" => TlsMode::Off,
+            "on" => match (self.tls.cert_file.is_empty(), self.tls.key_file.is_empty()) {
+                (true, true) => TlsMode::Development {
+                    dir: PathBuf::from(&self.tls.dev_cert_dir),
+                },
+                (false, false) => TlsMode::Files {
+                    cert: self.tls.cert_file.into(),
+                    key: self.tls.key_file.into(),
+                },
+                (true, false) => {
+                    return Err(err("tls.cert_file", "required when tls.key_file is set"));
+                }
+                (false, true) => {
+                    return Err(err("tls.key_file", "required when tls.cert_file is set"));
+                }
+            },
+            other => {
+                return Err(err(
+                    "tls.mode",
+                    format!("expected \"on\" or \"off\", got {other:?}"),
+                ));
+            }
+        };
+        let listen = if self.server.listen.is_empty() {
+            SocketAddr::from((
+                [127, 0, 0, 1],
+                if tls == TlsMode::Off { 8080 } else { 8443 },
+            ))
+        } else {
+            self.server.listen.parse().map_err(|_| {
+                err(
+                    "server.listen",
+                    format!("expected ADDRESS:PORT, got {:?}", self.server.listen),
+                )
+            })?
+        };
+        let trusted_proxies = self
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<IpNet>()
+                    .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        err(
+                            "server.trusted_proxies",
+                            format!("not an address or network: {p:?}"),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let store_url = self.store.url.trim().to_owned();
+        if !(store_url.starts_with("sqlite:")
+            || store_url.starts_with("postgres://")
+            || store_url.starts_with("postgresql://"))
+        {
+            return Err(err("store.url", "expected sqlite:PATH or postgres://…"));
+        }
+        let p = &self.passwords;
+        if !(6..=64).contains(&p.min_length) {
+            return Err(err("passwords.min_length", "expected 6 to 64"));
+        }
+        let hash = HashParams {
+            memory_kib: p.argon2_memory_kib,
+            iterations: p.argon2_iterations,
+            parallelism: p.argon2_parallelism,
+        };
+        hash.argon2()
+            .map_err(|e| err("passwords.argon2_memory_kib", e.to_string()))?;
+        if p.issued_ttl_hours == 0 {
+            return Err(err("passwords.issued_ttl_hours", "must be at least 1"));
+        }
+        let s = &self.sessions;
+        for (key, v) in [
+            ("sessions.idle_minutes", s.idle_minutes),
+            (
+                "sessions.idle_minutes_administrative",
+                s.idle_minutes_administrative,
+            ),
+            ("sessions.absolute_hours", s.absolute_hours),
+        ] {
+            if v == 0 {
+                return Err(err(key, "must be at least 1"));
+            }
+        }
+        let log_format = match self.log.format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(err(
+                    "log.format",
+                    format!("expected \"text\" or \"json\", got {other:?}"),
+                ));
+            }
+        };
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| err("log.level", e.to_string()))?;
+        let workers = if p.hash_workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            p.hash_workers as usize
+        };
+        Ok(Config {
+            listen,
+            trusted_proxies,
+            tls,
+            store_url: Secretish(store_url),
+            hash,
+            hash_workers: workers,
+            hash_queue: p.hash_queue as usize,
+            settings: Settings {
+                password_policy: PasswordPolicy {
+                    min_length: p.min_length as usize,
+                    ..PasswordPolicy::default()
+                },
+                session_limits: SessionLimits {
+                    idle_learner: Duration::from_secs(u64::from(s.idle_minutes) * 60),
+                    idle_administrative: Duration::from_secs(
+                        u64::from(s.idle_minutes_administrative) * 60,
+                    ),
+                    absolute: Duration::from_secs(u64::from(s.absolute_hours) * 3600),
+                },
+                issued_password_ttl: IssuedTtl(Duration::from_secs(
+                    u64::from(p.issued_ttl_hours) * 3600,
+                )),
+            },
+            log_format,
+            log_level: self.log.level,
+        })
+    }
+}
+
+/// Converts an environment string to the TOML type of the key's default.
+fn env_value(s: &str, default: &toml::Value) -> Option<toml::Value> {
+    Some(match default {
+        toml::Value::String(_) => toml::Value::String(s.to_owned()),
+        toml::Value::Integer(_) => toml::Value::Integer(s.trim().parse().ok()?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(s.trim().parse().ok()?),
+        toml::Value::Array(_) => toml::Value::Array(
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| toml::Value::String(p.to_owned()))
+                .collect(),
+        ),
+        _ => return None,
+    })
+}
+
+fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    span.map(|r| {
+        format!(
+            " (line {})",
+            text[..r.start.min(text.len())].lines().count().max(1)
+        )
+    })
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn no_configuration_gives_the_embedded_default() {
+        let c = RawConfig::parse("", env(&[]))
+            .expect("parse")
+            .validate()
+            .expect("valid");
+        assert_eq!(c.listen, "127.0.0.1:8443".parse().expect("addr"));
+        assert_eq!(
+            c.tls,
+            TlsMode::Development {
+                dir: "certs".into()
+            }
+        );
+        assert_eq!(c.store_url.0, "sqlite:data/propusk.db");
+        assert_eq!(c.hash, HashParams::default());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let text = "[store]\nurl = \"sqlite:/tmp/a.db\"\n[tls]\nmode = \"off\"\n";
+        let c = RawConfig::parse(
+            text,
+            env(&[
+                ("PROPUSK_STORE_URL", "postgres://u:secret@db/p"),
+                ("PROPUSK_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"),
+                ("PROPUSK_PASSWORDS_MIN_LENGTH", "10"),
+                ("PROPUSK_CONFIG", "ignored"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .expect("parse")
+        .validate()
+        .expect("valid");
+        assert_eq!(
+            c.listen,
+            "127.0.0.1:8080".parse().expect("addr"),
+            "loopback when TLS is off"
+        );
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.settings.password_policy.min_length, 10);
+        assert!(!format!("{:?}", c.store_url).contains("secret"));
+    }
+
+    #[test]
+    fn every_error_names_its_key() {
+        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+            ("[server]\nlisen = \"x\"\n", &[], "server"),
+            ("[servr]\n", &[], "servr"),
+            ("[server]\nlisten = \"nowhere\"\n", &[], "server.listen"),
+            ("[tls]\nmode = \"maybe\"\n", &[], "tls.mode"),
+            ("[tls]\ncert_file = \"a.pem\"\n", &[], "tls.key_file"),
+            (
+                "[passwords]\nmin_length = \"eight\"\n",
+                &[],
+                "passwords.min_length",
+            ),
+            ("[passwords]\nmin_length = 2\n", &[], "passwords.min_length"),
+            ("[store]\nurl = \"mysql://x\"\n", &[], "store.url"),
+            (
+                "[server]\ntrusted_proxies = [\"a.b\"]\n",
+                &[],
+                "server.trusted_proxies",
+            ),
+            ("[log]\nformat = \"xml\"\n", &[], "log.format"),
+            ("", &[("PROPUSK_STORE_URLL", "x")], "PROPUSK_STORE_URLL"),
+            (
+                "",
+                &[("PROPUSK_PASSWORDS_MIN_LENGTH", "many")],
+                "PROPUSK_PASSWORDS_MIN_LENGTH",
+            ),
+            ("[server\n", &[], "config file"),
+        ];
+        for (text, e, key) in cases {
+            let got = RawConfig::parse(text, env(e)).and_then(RawConfig::validate);
+            let e = got.expect_err(text);
+            assert!(
+                e.key.contains(key),
+                "{text:?}: error names {:?}, want {key:?} ({})",
+                e.key,
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_complete() {
+        let text = include_str!("../deploy/propusk.example.toml");
+        let raw = RawConfig::parse(text, env(&[])).expect("example parses");
+        raw.validate().expect("example validates");
+        let doc: toml::Table = text.parse().expect("toml");
+        let defaults = toml::Table::try_from(RawConfig::default()).expect("defaults");
+        for (section, keys) in &defaults {
+            for key in keys.as_table().expect("table").keys() {
+                let present = doc.get(section).and_then(|s| s.get(key)).is_some()
+                    || text.contains(&format!("# {key} ="));
+                assert!(
+                    present,
+                    "deploy/propusk.example.toml does not document {section}.{key}"
+                );
+            }
+        }
+    }
+}

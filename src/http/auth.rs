@@ -1,0 +1,177 @@
+//! Signing in and out.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use rand::RngCore as _;
+use serde::Deserialize;
+
+use super::error::HttpError;
+use super::extract::{
+    ClientInfo, Form, MaybeSigned, PRE_CSRF_COOKIE, SESSION_COOKIE, Signed, cookie, local_path,
+};
+use super::i18n::Lang;
+use super::{AppState, csrf_ok, host_cookie, pages};
+use crate::app::{AppError, SignInRequest};
+use crate::domain::password::Password;
+
+#[derive(Deserialize)]
+pub struct SignInQuery {
+    next: Option<String>,
+    signed_out: Option<String>,
+}
+
+/// The sign-in form. A fresh anti-forgery cookie is set when the browser has none.
+pub async fn sign_in_page(
+    MaybeSigned(session): MaybeSigned,
+    lang: Lang,
+    Query(q): Query<SignInQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let next = local_path(q.next.as_deref()).to_owned();
+    if session.is_some() {
+        return Redirect::to(&next).into_response();
+    }
+    let notice = q.signed_out.is_some().then_some(lang.t().signed_out);
+    form_response(&headers, lang, StatusCode::OK, None, notice, "", &next)
+}
+
+fn form_response(
+    headers: &HeaderMap,
+    lang: Lang,
+    status: StatusCode,
+    error: Option<&str>,
+    notice: Option<&str>,
+    login: &str,
+    next: &str,
+) -> Response {
+    let existing = cookie(headers, PRE_CSRF_COOKIE)
+        .filter(|v| v.len() == 43)
+        .map(str::to_owned);
+    let token = existing.clone().unwrap_or_else(|| {
+        let mut b = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    });
+    let mut resp = (
+        status,
+        pages::sign_in(lang, &token, error, notice, login, next),
+    )
+        .into_response();
+    if existing.is_none() {
+        resp.headers_mut().append(
+            header::SET_COOKIE,
+            host_cookie(PRE_CSRF_COOKIE, &token, None),
+        );
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn sign_in(
+    State(state): State<AppState>,
+    lang: Lang,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, HttpError> {
+    let expected = cookie(&headers, PRE_CSRF_COOKIE).unwrap_or("");
+    if !csrf_ok(&form.csrf, expected) {
+        return Err(HttpError::Csrf(lang));
+    }
+    let next = local_path(form.next.as_deref()).to_owned();
+    let login_echo: String = form.login.trim().chars().take(64).collect();
+    let req = SignInRequest {
+        login: form.login,
+        password: Password::new(form.password),
+        ip: client.ip_string(),
+        user_agent: client.user_agent,
+    };
+    let t = lang.t();
+    match state.app.sign_in(req).await {
+        Ok(signed) => {
+            tracing::info!(login = %signed.account.login, ip = ?client.ip, "signed in");
+            let to = if signed.account.password_must_change {
+                "/account/password"
+            } else {
+                next.as_str()
+            };
+            let mut resp = Redirect::to(to).into_response();
+            let max_age = state.app.settings.session_limits.absolute.as_secs();
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                host_cookie(SESSION_COOKIE, signed.token.expose(), Some(max_age)),
+            );
+            Ok(resp)
+        }
+        Err(AppError::InvalidCredentials) => {
+            tracing::info!(ip = ?client.ip, "sign-in failed");
+            Ok(form_response(
+                &headers,
+                lang,
+                StatusCode::UNAUTHORIZED,
+                Some(t.invalid_credentials),
+                None,
+                &login_echo,
+                &next,
+            ))
+        }
+        Err(AppError::AccountDisabled(s)) => Ok(form_response(
+            &headers,
+            lang,
+            StatusCode::FORBIDDEN,
+            Some(lang.account_disabled(s)),
+            None,
+            &login_echo,
+            &next,
+        )),
+        Err(AppError::IssuedPasswordExpired) => Ok(form_response(
+            &headers,
+            lang,
+            StatusCode::FORBIDDEN,
+            Some(t.issued_expired),
+            None,
+            &login_echo,
+            &next,
+        )),
+        Err(e) => Err(HttpError::App(e, lang)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    lang: Lang,
+    client: ClientInfo,
+    Signed(s): Signed,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, HttpError> {
+    if !csrf_ok(&form.csrf, &s.token.csrf_token()) {
+        return Err(HttpError::Csrf(lang));
+    }
+    state
+        .app
+        .sign_out(&s, client.ip_string().as_deref())
+        .await
+        .map_err(HttpError::app(lang))?;
+    let mut resp = Redirect::to("/sign-in?signed_out=1").into_response();
+    resp.headers_mut()
+        .append(header::SET_COOKIE, host_cookie(SESSION_COOKIE, "", Some(0)));
+    Ok(resp)
+}

@@ -1,0 +1,105 @@
+//! HTTP: routes, extractors, pages and the mapping of errors to responses.
+//!
+//! Handlers turn requests into use-case calls on [`App`] and results into pages. No SQL
+//! or LDAP here, and no business rule: a handler decides only what to show.
+
+mod account;
+mod auth;
+pub mod error;
+pub mod extract;
+pub mod i18n;
+mod meta;
+pub mod pages;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use ipnet::IpNet;
+use subtle::ConstantTimeEq as _;
+
+use crate::app::App;
+
+/// Largest request body accepted; every form of propusk is far smaller.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    pub trusted_proxies: Arc<Vec<IpNet>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(meta::home))
+        .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
+        .route("/sign-out", post(auth::sign_out))
+        .route("/account", get(account::overview))
+        .route(
+            "/account/password",
+            get(account::password_page).post(account::change_password),
+        )
+        .route("/account/sessions/end", post(account::end_session))
+        .route(
+            "/account/sessions/end-others",
+            post(account::end_other_sessions),
+        )
+        .route("/lang/{code}", get(meta::switch_language))
+        .route("/healthz", get(meta::healthz))
+        .route("/readyz", get(meta::readyz))
+        .route("/static/propusk.css", get(meta::stylesheet))
+        .fallback(meta::not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Headers every response carries: no framing, no sniffing, no referrer, no caching of
+/// pages with personal data, and a content policy that allows only propusk's own style.
+async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Constant-time comparison of a posted anti-forgery token with the expected one.
+fn csrf_ok(posted: &str, expected: &str) -> bool {
+    !expected.is_empty()
+        && posted.len() == expected.len()
+        && bool::from(posted.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// `Set-Cookie` for a `__Host-` cookie: Secure, whole site, no domain.
+fn host_cookie(name: &str, value: &str, max_age_secs: Option<u64>) -> HeaderValue {
+    let age = max_age_secs
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax{age}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}

@@ -1,0 +1,301 @@
+//! Server-rendered pages. Markup escapes every value (maud), labels every control,
+//! announces errors to screen readers and works with the keyboard alone.
+
+use maud::{DOCTYPE, Markup, html};
+
+use super::i18n::Lang;
+use crate::app::AccountOverview;
+use crate::ports::SignInRecord;
+
+/// A message above a page's content: an error (announced at once) or a notice.
+pub enum Flash<'a> {
+    Error(&'a str),
+    Notice(&'a str),
+}
+
+/// What the page frame needs to know about the person, if signed in.
+pub struct Frame<'a> {
+    pub lang: Lang,
+    pub title: &'a str,
+    /// `(csrf token)` when signed in: the frame then shows "sign out".
+    pub signed_in: Option<&'a str>,
+    /// The path the language switch returns to.
+    pub here: &'a str,
+}
+
+pub fn layout(f: &Frame<'_>, flash: Option<Flash<'_>>, body: Markup) -> Markup {
+    let t = f.lang.t();
+    html! {
+        (DOCTYPE)
+        html lang=(f.lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (f.title) " · " (t.product) }
+                link rel="stylesheet" href="/static/propusk.css";
+            }
+            body {
+                a.skip href="#main" { (t.skip_to_content) }
+                header.top {
+                    div.brand { span.logo aria-hidden="true" { "П" } span { (t.product) } }
+                    nav aria-label=(if f.lang == Lang::Ru { "Служебное меню" } else { "Utility menu" }) {
+                        a href={ "/lang/" (f.lang.other().code()) "?next=" (f.here) }
+                          lang=(f.lang.other().code()) hreflang=(f.lang.other().code()) { (t.switch_language) }
+                        @if let Some(csrf) = f.signed_in {
+                            form.inline method="post" action="/sign-out" {
+                                input type="hidden" name="csrf" value=(csrf);
+                                button type="submit" { (t.sign_out) }
+                            }
+                        }
+                    }
+                }
+                main #main tabindex="-1" {
+                    h1 { (f.title) }
+                    @match flash {
+                        Some(Flash::Error(m)) => { div.flash.error role="alert" id="form-error" { (m) } }
+                        Some(Flash::Notice(m)) => { div.flash.notice role="status" { (m) } }
+                        None => {}
+                    }
+                    (body)
+                }
+                footer { p { (t.tagline) } }
+            }
+        }
+    }
+}
+
+pub fn sign_in(
+    lang: Lang,
+    csrf: &str,
+    error: Option<&str>,
+    notice: Option<&str>,
+    login: &str,
+    next: &str,
+) -> Markup {
+    let t = lang.t();
+    let frame = Frame {
+        lang,
+        title: t.sign_in_title,
+        signed_in: None,
+        here: "/sign-in",
+    };
+    let flash = error.map(Flash::Error).or(notice.map(Flash::Notice));
+    let invalid = error.is_some();
+    layout(
+        &frame,
+        flash,
+        html! {
+            p { (t.sign_in_intro) }
+            form.card method="post" action="/sign-in" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="next" value=(next);
+                div.field {
+                    label for="login" { (t.login) }
+                    input #login name="login" type="text" value=(login) autocomplete="username"
+                        autocapitalize="none" spellcheck="false" required maxlength="64"
+                        aria-describedby="login-hint" aria-invalid=(invalid) autofocus[login.is_empty()];
+                    p.hint #login-hint { (t.login_hint) }
+                }
+                div.field {
+                    label for="password" { (t.password) }
+                    input #password name="password" type="password" autocomplete="current-password"
+                        required maxlength="256" aria-invalid=(invalid) autofocus[!login.is_empty()];
+                }
+                button.primary type="submit" { (t.sign_in_button) }
+            }
+            p.hint { (t.contact_admin) }
+        },
+    )
+}
+
+pub fn change_password(lang: Lang, csrf: &str, forced: bool, error: Option<&str>) -> Markup {
+    let t = lang.t();
+    let frame = Frame {
+        lang,
+        title: t.change_password,
+        signed_in: Some(csrf),
+        here: "/account/password",
+    };
+    let flash = error
+        .map(Flash::Error)
+        .or(forced.then_some(Flash::Notice(t.must_change_password)));
+    let invalid = error.is_some();
+    layout(
+        &frame,
+        flash,
+        html! {
+            form.card method="post" action="/account/password" {
+                input type="hidden" name="csrf" value=(csrf);
+                div.field {
+                    label for="current" { (t.current_password) }
+                    input #current name="current" type="password" autocomplete="current-password"
+                        required maxlength="256" autofocus aria-invalid=(invalid);
+                }
+                div.field {
+                    label for="new" { (t.new_password) }
+                    input #new name="new" type="password" autocomplete="new-password" required
+                        minlength="8" maxlength="256" aria-describedby="rules" aria-invalid=(invalid);
+                    p.hint #rules { (t.password_rules) }
+                }
+                div.field {
+                    label for="confirm" { (t.confirm_password) }
+                    input #confirm name="confirm" type="password" autocomplete="new-password" required
+                        minlength="8" maxlength="256" aria-invalid=(invalid);
+                }
+                button.primary type="submit" { (t.change_password) }
+            }
+            @if !forced { p { a href="/account" { (t.back_to_account) } } }
+        },
+    )
+}
+
+pub fn account(lang: Lang, csrf: &str, o: &AccountOverview, notice: Option<&str>) -> Markup {
+    let t = lang.t();
+    let a = &o.account;
+    let frame = Frame {
+        lang,
+        title: t.account_title,
+        signed_in: Some(csrf),
+        here: "/account",
+    };
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| t.not_set.to_owned());
+    let roles: Vec<&str> = a.roles.iter().map(|r| lang.role(r)).collect();
+    layout(
+        &frame,
+        notice.map(Flash::Notice),
+        html! {
+            section aria-labelledby="h-profile" {
+                h2 #h-profile { (t.profile) }
+                dl.profile {
+                    dt { (t.full_name) } dd { (a.full_name) }
+                    dt { (t.login) } dd { code { (a.login) } }
+                    dt { (t.email) } dd { (opt(&a.email)) }
+                    dt { (t.roles) } dd { (roles.join(", ")) }
+                    dt { (t.study_group) } dd { (opt(&a.study_group)) }
+                    dt { (t.department) } dd { (opt(&a.department)) }
+                }
+                p { a href="/account/password" { (t.change_password) } }
+            }
+            section aria-labelledby="h-previous" {
+                h2 #h-previous { (t.previous_sign_in) }
+                @match &o.previous_sign_in {
+                    Some(p) => p { (p.at.to_human()) ", " (t.address) ": " (ip(p.ip.as_deref(), lang)) }
+                    None => p { (t.previous_sign_in_none) }
+                }
+                @if o.failures_since_previous.is_empty() {
+                    p { (t.failures_since_none) }
+                } @else {
+                    div.flash.warning role="status" {
+                        p { strong { (t.failures_since_some) ": " (o.failures_since_previous.len()) } }
+                        p { (t.failures_warning) }
+                    }
+                    (sign_in_table(lang, &o.failures_since_previous, "failures"))
+                }
+            }
+            section aria-labelledby="h-sessions" {
+                h2 #h-sessions { (t.sessions) }
+                table {
+                    caption.visually-hidden { (t.sessions) }
+                    thead { tr {
+                        th scope="col" { (t.session_started) }
+                        th scope="col" { (t.session_last_seen) }
+                        th scope="col" { (t.address) }
+                        th scope="col" { (t.device) }
+                        th scope="col" { span.visually-hidden { (t.end_session) } }
+                    } }
+                    tbody {
+                        @for s in &o.sessions {
+                            tr {
+                                td { (s.created_at.to_human()) }
+                                td { (s.last_seen_at.to_human()) }
+                                td { (ip(s.ip.as_deref(), lang)) }
+                                td { (s.user_agent.as_deref().map(short_agent).unwrap_or(t.unknown)) }
+                                td {
+                                    @if s.current { em { (t.this_session) } } @else {
+                                        form.inline method="post" action="/account/sessions/end" {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            input type="hidden" name="session" value=(s.handle.as_str());
+                                            button type="submit"
+                                                aria-label={ (t.end_session) ": " (s.created_at.to_human()) ", " (ip(s.ip.as_deref(), lang)) }
+                                                { (t.end_session) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if o.sessions.len() > 1 {
+                    form method="post" action="/account/sessions/end-others" {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button type="submit" { (t.end_other_sessions) }
+                    }
+                }
+            }
+            section aria-labelledby="h-recent" {
+                h2 #h-recent { (t.recent_sign_ins) }
+                (sign_in_table(lang, &o.recent_sign_ins, "recent"))
+            }
+        },
+    )
+}
+
+fn sign_in_table(lang: Lang, rows: &[SignInRecord], id: &str) -> Markup {
+    let t = lang.t();
+    html! {
+        table id=(id) {
+            thead { tr {
+                th scope="col" { (t.time) }
+                th scope="col" { (t.address) }
+                th scope="col" { (t.result) }
+            } }
+            tbody {
+                @for r in rows {
+                    tr.failure[r.outcome.is_failure()] {
+                        td { (r.at.to_human()) }
+                        td { (ip(r.ip.as_deref(), lang)) }
+                        td { (lang.outcome(r.outcome)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn error(lang: Lang, message: &str, show_sign_in: bool) -> Markup {
+    let t = lang.t();
+    let frame = Frame {
+        lang,
+        title: t.error_title,
+        signed_in: None,
+        here: "/sign-in",
+    };
+    layout(
+        &frame,
+        Some(Flash::Error(message)),
+        html! {
+            @if show_sign_in { p { a href="/sign-in" { (t.go_to_sign_in) } } }
+        },
+    )
+}
+
+fn ip(v: Option<&str>, lang: Lang) -> String {
+    v.unwrap_or(lang.t().unknown).to_owned()
+}
+
+/// A browser's name from its user agent, enough to recognise one's own devices.
+fn short_agent(ua: &str) -> &str {
+    const KNOWN: [(&str, &str); 7] = [
+        ("YaBrowser", "Yandex Browser"),
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(k, _)| ua.contains(k))
+        .map_or(ua, |(_, n)| n)
+}

@@ -1,0 +1,142 @@
+//! The one place that wires concrete parts together: configuration, store, hasher,
+//! clock, TLS and the HTTP router; and the server's life from bind to graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum_server::tls_rustls::RustlsConfig;
+
+use crate::app::{App, IssuedCredential};
+use crate::config::{Config, TlsMode};
+use crate::hash::Argon2Pool;
+use crate::http::{AppState, router};
+use crate::ports::SystemClock;
+use crate::tls;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Opens the store and builds the use cases over it.
+pub async fn build_app(config: &Config) -> anyhow::Result<App> {
+    let store = crate::store::open(&config.store_url.0)
+        .await
+        .with_context(|| format!("cannot open the store {:?} (store.url)", config.store_url))?;
+    let hasher = Argon2Pool::new(config.hash, config.hash_workers, config.hash_queue)
+        .context("invalid argon2 parameters (passwords.*)")?;
+    Ok(App::new(
+        store,
+        Arc::new(hasher),
+        Arc::new(SystemClock),
+        config.settings,
+    ))
+}
+
+/// Runs the server until `shutdown` completes, then stops accepting, lets requests in
+/// flight finish (up to 10 s) and returns. `on_listen` learns the bound address.
+pub async fn serve(
+    config: Config,
+    on_listen: impl FnOnce(SocketAddr, &'static str),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let app = build_app(&config).await?;
+    if let Some(issued) = app
+        .bootstrap_admin()
+        .await
+        .context("cannot create the first administrator")?
+    {
+        print_bootstrap(&issued);
+    }
+    let state = AppState {
+        app,
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+    };
+    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {} (server.listen)", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight");
+        h.graceful_shutdown(Some(GRACE));
+    });
+
+    match &config.tls {
+        TlsMode::Off => {
+            on_listen(addr, "http");
+            tracing::info!(%addr, "listening (plain HTTP, TLS terminated by a proxy)");
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+        mode => {
+            let (cert, key) = match mode {
+                TlsMode::Files { cert, key } => (cert.clone(), key.clone()),
+                TlsMode::Development { dir } => {
+                    let dev = tls::ensure_dev_cert(dir)?;
+                    if dev.created {
+                        tracing::warn!(ca = %dev.ca.display(), "generated a development certificate; configure tls.cert_file and tls.key_file for production");
+                    }
+                    (dev.cert, dev.key)
+                }
+                TlsMode::Off => unreachable!("handled above"),
+            };
+            let tls = RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot load TLS certificate {} and key (tls.cert_file, tls.key_file)",
+                        cert.display()
+                    )
+                })?;
+            on_listen(addr, "https");
+            tracing::info!(%addr, "listening (HTTPS)");
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The first administrator's password, printed once to the console (not to the log).
+fn print_bootstrap(issued: &IssuedCredential) {
+    println!("================================================================");
+    println!("propusk: first administrator created / создан первый администратор");
+    println!("  login:    {}", issued.account.login);
+    println!("  password: {}", issued.password.expose());
+    println!("This password is shown only once and must be changed at first sign-in.");
+    println!("Пароль показан один раз; при первом входе его нужно сменить.");
+    println!(
+        "It stops working at {} if unused.",
+        issued.issue.expires_at.to_human()
+    );
+    println!("================================================================");
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
