@@ -52,7 +52,7 @@ pub struct SessionRecord {
 }
 
 /// One sign-in attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SignInRecord {
     pub at: Timestamp,
     pub account_id: Option<AccountId>,

@@ -80,7 +80,6 @@ impl App {
 mod tests {
     use std::time::Duration;
 
-    use super::*;
     use crate::app::testing;
     use crate::app::{Actor, SignInRequest};
     use crate::domain::account::{NewAccount, Role};

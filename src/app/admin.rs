@@ -42,7 +42,6 @@ pub struct UserDetails {
     pub account: Account,
     pub live_sessions: usize,
     pub journal: Vec<JournalEntry>,
-    #[serde(skip)]
     pub sign_ins: Vec<SignInRecord>,
 }
 

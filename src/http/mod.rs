@@ -10,6 +10,8 @@ pub mod extract;
 pub mod i18n;
 mod meta;
 pub mod pages;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
