@@ -45,22 +45,13 @@ pub struct RawConfig {
     pub log: RawLog,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawServer {
     /// Address and port; empty means 127.0.0.1:8443, or 127.0.0.1:8080 with `tls.mode = "off"`.
     pub listen: String,
     /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
-}
-
-impl Default for RawServer {
-    fn default() -> Self {
-        Self {
-            listen: String::new(),
-            trusted_proxies: Vec::new(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -495,7 +486,8 @@ mod tests {
 
     #[test]
     fn every_error_names_its_key() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case<'_>] = &[
             ("[server]\nlisen = \"x\"\n", &[], "server"),
             ("[servr]\n", &[], "servr"),
             ("[server]\nlisten = \"nowhere\"\n", &[], "server.listen"),
