@@ -7,6 +7,8 @@ pub mod config;
 pub mod domain;
 pub mod hash;
 pub mod http;
+pub mod keys;
+pub mod policy;
 pub mod ports;
 pub mod server;
 pub mod store;

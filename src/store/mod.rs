@@ -7,6 +7,8 @@
 
 #[macro_use]
 mod sql;
+#[macro_use]
+mod sql_oidc;
 mod postgres;
 mod sqlite;
 

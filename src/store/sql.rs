@@ -231,6 +231,7 @@ macro_rules! sql_store {
                     .await
                     .map_err(map_err)?;
                 }
+                Change::Oidc(c) => apply_oidc(conn, c).await?,
                 Change::InsertAudit(e) => {
                     sqlx::query(
                         "INSERT INTO audit_log (at, actor, action, subject, ip, outcome, detail) \

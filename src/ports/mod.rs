@@ -8,9 +8,13 @@
 //! list of [`Change`]s and the store applies them in one transaction, so a change is
 //! either wholly there or not at all.
 
+pub mod oidc;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+pub use oidc::{OidcChange, OidcStore, TokenSigner};
 
 use crate::domain::account::{Account, AccountStatus, Role, Roles};
 use crate::domain::ids::{AccountId, Login, SessionTokenHash};
@@ -126,11 +130,12 @@ pub enum Change {
     },
     InsertSignIn(SignInRecord),
     InsertAudit(AuditEvent),
+    Oidc(OidcChange),
 }
 
 /// The storage port.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: OidcStore + Send + Sync + 'static {
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 
