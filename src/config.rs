@@ -28,10 +28,7 @@ pub struct ConfigError {
 }
 
 fn err(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.to_owned(),
-        message: message.into(),
-    }
+    ConfigError { key: key.to_owned(), message: message.into() }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -42,7 +39,25 @@ pub struct RawConfig {
     pub store: RawStore,
     pub passwords: RawPasswords,
     pub sessions: RawSessions,
+    pub keys: RawKeys,
     pub log: RawLog,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawKeys {
+    /// The file holding the key that encrypts signing keys at rest (created if absent).
+    pub master_key_file: String,
+    /// Signing keys older than this are replaced automatically.
+    pub rotation_days: u32,
+    /// A new key is published this long before it signs.
+    pub publish_ahead_minutes: u32,
+}
+
+impl Default for RawKeys {
+    fn default() -> Self {
+        Self { master_key_file: "data/master.key".into(), rotation_days: 90, publish_ahead_minutes: 60 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -52,6 +67,8 @@ pub struct RawServer {
     pub listen: String,
     /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// The public base URL (the OpenID Connect issuer); empty means the listening address.
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,12 +84,7 @@ pub struct RawTls {
 
 impl Default for RawTls {
     fn default() -> Self {
-        Self {
-            mode: "on".into(),
-            cert_file: String::new(),
-            key_file: String::new(),
-            dev_cert_dir: "certs".into(),
-        }
+        Self { mode: "on".into(), cert_file: String::new(), key_file: String::new(), dev_cert_dir: "certs".into() }
     }
 }
 
@@ -85,9 +97,7 @@ pub struct RawStore {
 
 impl Default for RawStore {
     fn default() -> Self {
-        Self {
-            url: "sqlite:data/propusk.db".into(),
-        }
+        Self { url: "sqlite:data/propusk.db".into() }
     }
 }
 
@@ -130,11 +140,7 @@ pub struct RawSessions {
 
 impl Default for RawSessions {
     fn default() -> Self {
-        Self {
-            idle_minutes: 60,
-            idle_minutes_administrative: 15,
-            absolute_hours: 12,
-        }
+        Self { idle_minutes: 60, idle_minutes_administrative: 15, absolute_hours: 12 }
     }
 }
 
@@ -149,10 +155,7 @@ pub struct RawLog {
 
 impl Default for RawLog {
     fn default() -> Self {
-        Self {
-            format: "text".into(),
-            level: "info".into(),
-        }
+        Self { format: "text".into(), level: "info".into() }
     }
 }
 
@@ -177,6 +180,10 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// `None`: derived from the bound address at start.
+    pub public_url: Option<String>,
+    pub master_key_file: PathBuf,
+    pub keys: crate::keys::KeyPolicy,
     pub trusted_proxies: Vec<IpNet>,
     pub tls: TlsMode,
     pub store_url: Secretish,
@@ -194,11 +201,7 @@ pub struct Secretish(pub String);
 
 impl std::fmt::Debug for Secretish {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self
-            .0
-            .split_once("://")
-            .and_then(|(scheme, rest)| rest.split_once('@').map(|(_, h)| (scheme, h)))
-        {
+        match self.0.split_once("://").and_then(|(scheme, rest)| rest.split_once('@').map(|(_, h)| (scheme, h))) {
             Some((scheme, host)) => write!(f, "{scheme}://<redacted>@{host}"),
             None => write!(f, "{}", self.0),
         }
@@ -207,13 +210,11 @@ impl std::fmt::Debug for Secretish {
 
 impl Config {
     /// Reads `file` (if any), applies the environment, validates.
-    pub fn load(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let text = match file {
-            Some(p) => std::fs::read_to_string(p)
-                .map_err(|e| err("--config", format!("cannot read {}: {e}", p.display())))?,
+            Some(p) => {
+                std::fs::read_to_string(p).map_err(|e| err("--config", format!("cannot read {}: {e}", p.display())))?
+            }
             None => String::new(),
         };
         let raw = RawConfig::parse(&text, env)?;
@@ -223,18 +224,11 @@ impl Config {
 
 impl RawConfig {
     /// Parses TOML text with environment overrides applied.
-    pub fn parse(
-        text: &str,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            err(
-                "config file",
-                e.message().to_owned() + &line_of(text, e.span()),
-            )
-        })?;
-        let defaults = toml::Table::try_from(RawConfig::default())
-            .map_err(|e| err("defaults", e.to_string()))?;
+    pub fn parse(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let mut doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| err("config file", e.message().to_owned() + &line_of(text, e.span())))?;
+        let defaults = toml::Table::try_from(RawConfig::default()).map_err(|e| err("defaults", e.to_string()))?;
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("PROPUSK_") else {
                 continue;
@@ -248,12 +242,8 @@ impl RawConfig {
                 .flat_map(|(s, t)| t.iter().map(move |(k, v)| (s, k, v)))
                 .find(|(s, k, _)| format!("{s}_{k}").to_ascii_uppercase() == rest)
                 .ok_or_else(|| err(&name, "no such configuration key"))?;
-            let typed = env_value(&value, default).ok_or_else(|| {
-                err(
-                    &name,
-                    format!("expected {} for {section}.{key}", default.type_str()),
-                )
-            })?;
+            let typed = env_value(&value, default)
+                .ok_or_else(|| err(&name, format!("expected {} for {section}.{key}", default.type_str())))?;
             doc.entry(section.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()))
                 .as_table_mut()
@@ -262,10 +252,7 @@ impl RawConfig {
         }
         serde_path_to_error::deserialize(toml::Value::Table(doc)).map_err(|e| {
             let path = e.path().to_string();
-            err(
-                if path == "." { "config file" } else { &path },
-                e.into_inner().to_string(),
-            )
+            err(if path == "." { "config file" } else { &path }, e.into_inner().to_string())
         })
     }
 
@@ -273,13 +260,8 @@ impl RawConfig {
         let tls = match self.tls.mode.as_str() {
             "off" => TlsMode::Off,
             "on" => match (self.tls.cert_file.is_empty(), self.tls.key_file.is_empty()) {
-                (true, true) => TlsMode::Development {
-                    dir: PathBuf::from(&self.tls.dev_cert_dir),
-                },
-                (false, false) => TlsMode::Files {
-                    cert: self.tls.cert_file.into(),
-                    key: self.tls.key_file.into(),
-                },
+                (true, true) => TlsMode::Development { dir: PathBuf::from(&self.tls.dev_cert_dir) },
+                (false, false) => TlsMode::Files { cert: self.tls.cert_file.into(), key: self.tls.key_file.into() },
                 (true, false) => {
                     return Err(err("tls.cert_file", "required when tls.key_file is set"));
                 }
@@ -288,24 +270,16 @@ impl RawConfig {
                 }
             },
             other => {
-                return Err(err(
-                    "tls.mode",
-                    format!("expected \"on\" or \"off\", got {other:?}"),
-                ));
+                return Err(err("tls.mode", format!("expected \"on\" or \"off\", got {other:?}")));
             }
         };
         let listen = if self.server.listen.is_empty() {
-            SocketAddr::from((
-                [127, 0, 0, 1],
-                if tls == TlsMode::Off { 8080 } else { 8443 },
-            ))
+            SocketAddr::from(([127, 0, 0, 1], if tls == TlsMode::Off { 8080 } else { 8443 }))
         } else {
-            self.server.listen.parse().map_err(|_| {
-                err(
-                    "server.listen",
-                    format!("expected ADDRESS:PORT, got {:?}", self.server.listen),
-                )
-            })?
+            self.server
+                .listen
+                .parse()
+                .map_err(|_| err("server.listen", format!("expected ADDRESS:PORT, got {:?}", self.server.listen)))?
         };
         let trusted_proxies = self
             .server
@@ -314,12 +288,7 @@ impl RawConfig {
             .map(|p| {
                 p.parse::<IpNet>()
                     .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        err(
-                            "server.trusted_proxies",
-                            format!("not an address or network: {p:?}"),
-                        )
-                    })
+                    .map_err(|_| err("server.trusted_proxies", format!("not an address or network: {p:?}")))
             })
             .collect::<Result<_, _>>()?;
         let store_url = self.store.url.trim().to_owned();
@@ -338,18 +307,14 @@ impl RawConfig {
             iterations: p.argon2_iterations,
             parallelism: p.argon2_parallelism,
         };
-        hash.argon2()
-            .map_err(|e| err("passwords.argon2_memory_kib", e.to_string()))?;
+        hash.argon2().map_err(|e| err("passwords.argon2_memory_kib", e.to_string()))?;
         if p.issued_ttl_hours == 0 {
             return Err(err("passwords.issued_ttl_hours", "must be at least 1"));
         }
         let s = &self.sessions;
         for (key, v) in [
             ("sessions.idle_minutes", s.idle_minutes),
-            (
-                "sessions.idle_minutes_administrative",
-                s.idle_minutes_administrative,
-            ),
+            ("sessions.idle_minutes_administrative", s.idle_minutes_administrative),
             ("sessions.absolute_hours", s.absolute_hours),
         ] {
             if v == 0 {
@@ -360,21 +325,39 @@ impl RawConfig {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
             other => {
-                return Err(err(
-                    "log.format",
-                    format!("expected \"text\" or \"json\", got {other:?}"),
-                ));
+                return Err(err("log.format", format!("expected \"text\" or \"json\", got {other:?}")));
             }
         };
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| err("log.level", e.to_string()))?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| err("log.level", e.to_string()))?;
         let workers = if p.hash_workers == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
             p.hash_workers as usize
         };
+        let public_url = match self.server.public_url.trim().trim_end_matches('/') {
+            "" => None,
+            u if (u.starts_with("https://") || u.starts_with("http://")) && !u.contains(['?', '#']) => {
+                Some(u.to_owned())
+            }
+            _ => return Err(err("server.public_url", "expected an absolute http(s) URL without query or fragment")),
+        };
+        let k = &self.keys;
+        if k.rotation_days == 0 {
+            return Err(err("keys.rotation_days", "must be at least 1"));
+        }
+        if k.master_key_file.trim().is_empty() {
+            return Err(err("keys.master_key_file", "required"));
+        }
         Ok(Config {
             listen,
+            public_url,
+            master_key_file: PathBuf::from(&k.master_key_file),
+            keys: crate::keys::KeyPolicy {
+                rotate_after: Duration::from_secs(u64::from(k.rotation_days) * 86_400),
+                publish_ahead: Duration::from_secs(u64::from(k.publish_ahead_minutes) * 60),
+                // The longest a signed token lives: an ID token at most a day, plus margin.
+                keep_after: Duration::from_secs(25 * 3600),
+            },
             trusted_proxies,
             tls,
             store_url: Secretish(store_url),
@@ -382,20 +365,13 @@ impl RawConfig {
             hash_workers: workers,
             hash_queue: p.hash_queue as usize,
             settings: Settings {
-                password_policy: PasswordPolicy {
-                    min_length: p.min_length as usize,
-                    ..PasswordPolicy::default()
-                },
+                password_policy: PasswordPolicy { min_length: p.min_length as usize, ..PasswordPolicy::default() },
                 session_limits: SessionLimits {
                     idle_learner: Duration::from_secs(u64::from(s.idle_minutes) * 60),
-                    idle_administrative: Duration::from_secs(
-                        u64::from(s.idle_minutes_administrative) * 60,
-                    ),
+                    idle_administrative: Duration::from_secs(u64::from(s.idle_minutes_administrative) * 60),
                     absolute: Duration::from_secs(u64::from(s.absolute_hours) * 3600),
                 },
-                issued_password_ttl: IssuedTtl(Duration::from_secs(
-                    u64::from(p.issued_ttl_hours) * 3600,
-                )),
+                issued_password_ttl: IssuedTtl(Duration::from_secs(u64::from(p.issued_ttl_hours) * 3600)),
             },
             log_format,
             log_level: self.log.level,
@@ -410,24 +386,14 @@ fn env_value(s: &str, default: &toml::Value) -> Option<toml::Value> {
         toml::Value::Integer(_) => toml::Value::Integer(s.trim().parse().ok()?),
         toml::Value::Boolean(_) => toml::Value::Boolean(s.trim().parse().ok()?),
         toml::Value::Array(_) => toml::Value::Array(
-            s.split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(|p| toml::Value::String(p.to_owned()))
-                .collect(),
+            s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(|p| toml::Value::String(p.to_owned())).collect(),
         ),
         _ => return None,
     })
 }
 
 fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
-    span.map(|r| {
-        format!(
-            " (line {})",
-            text[..r.start.min(text.len())].lines().count().max(1)
-        )
-    })
-    .unwrap_or_default()
+    span.map(|r| format!(" (line {})", text[..r.start.min(text.len())].lines().count().max(1))).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -435,25 +401,14 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
     fn no_configuration_gives_the_embedded_default() {
-        let c = RawConfig::parse("", env(&[]))
-            .expect("parse")
-            .validate()
-            .expect("valid");
+        let c = RawConfig::parse("", env(&[])).expect("parse").validate().expect("valid");
         assert_eq!(c.listen, "127.0.0.1:8443".parse().expect("addr"));
-        assert_eq!(
-            c.tls,
-            TlsMode::Development {
-                dir: "certs".into()
-            }
-        );
+        assert_eq!(c.tls, TlsMode::Development { dir: "certs".into() });
         assert_eq!(c.store_url.0, "sqlite:data/propusk.db");
         assert_eq!(c.hash, HashParams::default());
     }
@@ -474,11 +429,7 @@ mod tests {
         .expect("parse")
         .validate()
         .expect("valid");
-        assert_eq!(
-            c.listen,
-            "127.0.0.1:8080".parse().expect("addr"),
-            "loopback when TLS is off"
-        );
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().expect("addr"), "loopback when TLS is off");
         assert_eq!(c.trusted_proxies.len(), 2);
         assert_eq!(c.settings.password_policy.min_length, 10);
         assert!(!format!("{:?}", c.store_url).contains("secret"));
@@ -493,36 +444,19 @@ mod tests {
             ("[server]\nlisten = \"nowhere\"\n", &[], "server.listen"),
             ("[tls]\nmode = \"maybe\"\n", &[], "tls.mode"),
             ("[tls]\ncert_file = \"a.pem\"\n", &[], "tls.key_file"),
-            (
-                "[passwords]\nmin_length = \"eight\"\n",
-                &[],
-                "passwords.min_length",
-            ),
+            ("[passwords]\nmin_length = \"eight\"\n", &[], "passwords.min_length"),
             ("[passwords]\nmin_length = 2\n", &[], "passwords.min_length"),
             ("[store]\nurl = \"mysql://x\"\n", &[], "store.url"),
-            (
-                "[server]\ntrusted_proxies = [\"a.b\"]\n",
-                &[],
-                "server.trusted_proxies",
-            ),
+            ("[server]\ntrusted_proxies = [\"a.b\"]\n", &[], "server.trusted_proxies"),
             ("[log]\nformat = \"xml\"\n", &[], "log.format"),
             ("", &[("PROPUSK_STORE_URLL", "x")], "PROPUSK_STORE_URLL"),
-            (
-                "",
-                &[("PROPUSK_PASSWORDS_MIN_LENGTH", "many")],
-                "PROPUSK_PASSWORDS_MIN_LENGTH",
-            ),
+            ("", &[("PROPUSK_PASSWORDS_MIN_LENGTH", "many")], "PROPUSK_PASSWORDS_MIN_LENGTH"),
             ("[server\n", &[], "config file"),
         ];
         for (text, e, key) in cases {
             let got = RawConfig::parse(text, env(e)).and_then(RawConfig::validate);
             let e = got.expect_err(text);
-            assert!(
-                e.key.contains(key),
-                "{text:?}: error names {:?}, want {key:?} ({})",
-                e.key,
-                e.message
-            );
+            assert!(e.key.contains(key), "{text:?}: error names {:?}, want {key:?} ({})", e.key, e.message);
         }
     }
 
@@ -535,12 +469,9 @@ mod tests {
         let defaults = toml::Table::try_from(RawConfig::default()).expect("defaults");
         for (section, keys) in &defaults {
             for key in keys.as_table().expect("table").keys() {
-                let present = doc.get(section).and_then(|s| s.get(key)).is_some()
-                    || text.contains(&format!("# {key} ="));
-                assert!(
-                    present,
-                    "deploy/propusk.example.toml does not document {section}.{key}"
-                );
+                let present =
+                    doc.get(section).and_then(|s| s.get(key)).is_some() || text.contains(&format!("# {key} ="));
+                assert!(present, "deploy/propusk.example.toml does not document {section}.{key}");
             }
         }
     }

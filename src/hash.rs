@@ -25,11 +25,7 @@ pub struct HashParams {
 
 impl Default for HashParams {
     fn default() -> Self {
-        Self {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
     }
 }
 
@@ -72,9 +68,7 @@ impl Argon2Pool {
 
     /// How many hashes are waiting for a worker now.
     pub fn queued(&self) -> usize {
-        self.in_flight
-            .load(Ordering::Relaxed)
-            .saturating_sub(self.workers)
+        self.in_flight.load(Ordering::Relaxed).saturating_sub(self.workers)
     }
 
     async fn run<T: Send + 'static>(
@@ -82,12 +76,8 @@ impl Argon2Pool {
         job: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let slot = InFlight::claim(&self.in_flight, self.workers + self.max_waiting)?;
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| HashError::Failed("hash pool closed".into()))?;
+        let permit =
+            self.permits.clone().acquire_owned().await.map_err(|_| HashError::Failed("hash pool closed".into()))?;
         let argon2 = self.argon2.clone();
         tokio::task::spawn_blocking(move || {
             let out = job(&argon2);
@@ -107,9 +97,7 @@ struct InFlight(Arc<AtomicUsize>);
 impl InFlight {
     fn claim(counter: &Arc<AtomicUsize>, limit: usize) -> Result<Self, HashError> {
         counter
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
             .map_err(|_| HashError::Busy)?;
         Ok(Self(counter.clone()))
     }
@@ -135,9 +123,7 @@ impl PasswordHasher for Argon2Pool {
 
     async fn verify(&self, hash: String, password: Password) -> Result<bool, HashError> {
         self.run(move |a| match PasswordHash::new(&hash) {
-            Ok(parsed) => a
-                .verify_password(password.expose().as_bytes(), &parsed)
-                .is_ok(),
+            Ok(parsed) => a.verify_password(password.expose().as_bytes(), &parsed).is_ok(),
             Err(_) => false,
         })
         .await
@@ -153,38 +139,17 @@ mod tests {
     use super::*;
 
     fn cheap() -> HashParams {
-        HashParams {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        }
+        HashParams { memory_kib: 64, iterations: 1, parallelism: 1 }
     }
 
     #[tokio::test]
     async fn hashes_verify_and_wrong_passwords_fail() {
         let pool = Argon2Pool::new(cheap(), 2, 8).expect("pool");
-        let h = pool
-            .hash(Password::new("Сирень-за-окном-42"))
-            .await
-            .expect("hash");
+        let h = pool.hash(Password::new("Сирень-за-окном-42")).await.expect("hash");
         assert!(h.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        assert!(
-            pool.verify(h.clone(), Password::new("Сирень-за-окном-42"))
-                .await
-                .expect("verify")
-        );
-        assert!(
-            !pool
-                .verify(h, Password::new("сирень-за-окном-42"))
-                .await
-                .expect("verify")
-        );
-        assert!(
-            !pool
-                .verify("not a hash".into(), Password::new("x"))
-                .await
-                .expect("verify")
-        );
+        assert!(pool.verify(h.clone(), Password::new("Сирень-за-окном-42")).await.expect("verify"));
+        assert!(!pool.verify(h, Password::new("сирень-за-окном-42")).await.expect("verify"));
+        assert!(!pool.verify("not a hash".into(), Password::new("x")).await.expect("verify"));
         pool.verify_dummy(Password::new("x")).await.expect("dummy");
     }
 
@@ -194,9 +159,7 @@ mod tests {
         let mut tasks = Vec::new();
         for _ in 0..12 {
             let p = pool.clone();
-            tasks.push(tokio::spawn(async move {
-                p.hash(Password::new("a-long-password")).await
-            }));
+            tasks.push(tokio::spawn(async move { p.hash(Password::new("a-long-password")).await }));
         }
         let mut busy = 0;
         let mut ok = 0;
@@ -207,10 +170,7 @@ mod tests {
                 Err(e) => panic!("unexpected {e}"),
             }
         }
-        assert!(
-            ok >= 3,
-            "one running and two queued must be served, got {ok}"
-        );
+        assert!(ok >= 3, "one running and two queued must be served, got {ok}");
         assert!(busy >= 1, "the rest must be refused, got {busy} busy of 12");
         assert_eq!(pool.queued(), 0);
     }

@@ -52,14 +52,10 @@ impl MasterKey {
     pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
         let err = |e: String| KeyError::MasterKey(path.display().to_string(), e);
         let bytes = match std::fs::read_to_string(path) {
-            Ok(text) => STANDARD
-                .decode(text.trim())
-                .map_err(|_| err("not base64".into()))?,
+            Ok(text) => STANDARD.decode(text.trim()).map_err(|_| err("not base64".into()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut b = [0u8; 32];
-                SystemRandom::new()
-                    .fill(&mut b)
-                    .map_err(|_| err("no randomness".into()))?;
+                SystemRandom::new().fill(&mut b).map_err(|_| err("no randomness".into()))?;
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
                 }
@@ -69,43 +65,32 @@ impl MasterKey {
                     .mode(0o600)
                     .open(path)
                     .map_err(|e| err(e.to_string()))?;
-                f.write_all(STANDARD.encode(b).as_bytes())
-                    .map_err(|e| err(e.to_string()))?;
+                f.write_all(STANDARD.encode(b).as_bytes()).map_err(|e| err(e.to_string()))?;
                 b.to_vec()
             }
             Err(e) => return Err(err(e.to_string())),
         };
-        let key =
-            UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| err("must hold 32 bytes".into()))?;
+        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| err("must hold 32 bytes".into()))?;
         Ok(Self(LessSafeKey::new(key)))
     }
 
     fn seal(&self, kid: &str, plain: &[u8]) -> Result<String, KeyError> {
         let mut nonce = [0u8; 12];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| KeyError::Generate("no randomness".into()))?;
+        SystemRandom::new().fill(&mut nonce).map_err(|_| KeyError::Generate("no randomness".into()))?;
         let mut data = plain.to_vec();
         self.0
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(kid.as_bytes()),
-                &mut data,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(kid.as_bytes()), &mut data)
             .map_err(|_| KeyError::Generate("encryption failed".into()))?;
         Ok(STANDARD.encode([nonce.as_slice(), &data].concat()))
     }
 
     fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
-        let bytes = STANDARD
-            .decode(sealed)
-            .map_err(|_| KeyError::Decrypt(kid.into()))?;
+        let bytes = STANDARD.decode(sealed).map_err(|_| KeyError::Decrypt(kid.into()))?;
         if bytes.len() < 12 {
             return Err(KeyError::Decrypt(kid.into()));
         }
         let (nonce, rest) = bytes.split_at(12);
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyError::Decrypt(kid.into()))?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyError::Decrypt(kid.into()))?;
         let mut data = rest.to_vec();
         let plain = self
             .0
@@ -155,18 +140,9 @@ impl KeyRing {
         policy: KeyPolicy,
         clock: Arc<dyn crate::ports::Clock>,
     ) -> Result<Self, KeyError> {
-        let ring = KeyRing {
-            keys: RwLock::new(Vec::new()),
-            master,
-            policy,
-            clock,
-        };
+        let ring = KeyRing { keys: RwLock::new(Vec::new()), master, policy, clock };
         for alg in SigningAlg::ALL {
-            let have = store
-                .list_signing_keys()
-                .await?
-                .iter()
-                .any(|k| k.alg == alg);
+            let have = store.list_signing_keys().await?.iter().any(|k| k.alg == alg);
             if !have {
                 ring.create(store, alg, Duration::ZERO).await?;
             }
@@ -182,27 +158,16 @@ impl KeyRing {
         for k in stored {
             let der = self.master.open(&k.kid, &k.encrypted_private)?;
             let signer = match k.alg {
-                SigningAlg::RS256 => Signer::Rsa(
-                    RsaKeyPair::from_pkcs8(&der).map_err(|e| KeyError::Generate(e.to_string()))?,
-                ),
+                SigningAlg::RS256 => {
+                    Signer::Rsa(RsaKeyPair::from_pkcs8(&der).map_err(|e| KeyError::Generate(e.to_string()))?)
+                }
                 SigningAlg::ES256 => Signer::Ec(
-                    EcdsaKeyPair::from_pkcs8(
-                        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                        &der,
-                        &SystemRandom::new(),
-                    )
-                    .map_err(|e| KeyError::Generate(e.to_string()))?,
+                    EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &SystemRandom::new())
+                        .map_err(|e| KeyError::Generate(e.to_string()))?,
                 ),
             };
-            let jwk = serde_json::from_str(&k.public_jwk)
-                .map_err(|e| KeyError::Generate(e.to_string()))?;
-            loaded.push(Arc::new(LoadedKey {
-                kid: k.kid,
-                alg: k.alg,
-                signer,
-                jwk,
-                activates_at: k.activates_at,
-            }));
+            let jwk = serde_json::from_str(&k.public_jwk).map_err(|e| KeyError::Generate(e.to_string()))?;
+            loaded.push(Arc::new(LoadedKey { kid: k.kid, alg: k.alg, signer, jwk, activates_at: k.activates_at }));
         }
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = loaded;
         Ok(())
@@ -210,11 +175,7 @@ impl KeyRing {
 
     /// Creates a new key for each algorithm, published now and signing after
     /// `publish_ahead` (or at once with `Duration::ZERO`, for a suspected key leak).
-    pub async fn rotate(
-        &self,
-        store: &dyn Store,
-        publish_ahead: Duration,
-    ) -> Result<Vec<String>, KeyError> {
+    pub async fn rotate(&self, store: &dyn Store, publish_ahead: Duration) -> Result<Vec<String>, KeyError> {
         let mut kids = Vec::new();
         for alg in SigningAlg::ALL {
             kids.push(self.create(store, alg, publish_ahead).await?);
@@ -230,11 +191,7 @@ impl KeyRing {
         let due = {
             let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
             SigningAlg::ALL.into_iter().any(|alg| {
-                let newest = keys
-                    .iter()
-                    .filter(|k| k.alg == alg)
-                    .map(|k| k.activates_at)
-                    .max();
+                let newest = keys.iter().filter(|k| k.alg == alg).map(|k| k.activates_at).max();
                 newest.is_none_or(|t| now.since(t) >= self.policy.rotate_after)
             })
         };
@@ -244,22 +201,11 @@ impl KeyRing {
         Ok(due)
     }
 
-    async fn create(
-        &self,
-        store: &dyn Store,
-        alg: SigningAlg,
-        publish_ahead: Duration,
-    ) -> Result<String, KeyError> {
+    async fn create(&self, store: &dyn Store, alg: SigningAlg, publish_ahead: Duration) -> Result<String, KeyError> {
         let now = self.clock.now();
         let mut id = [0u8; 12];
-        SystemRandom::new()
-            .fill(&mut id)
-            .map_err(|_| KeyError::Generate("no randomness".into()))?;
-        let kid = format!(
-            "{}-{}",
-            alg.as_str().to_lowercase(),
-            URL_SAFE_NO_PAD.encode(id)
-        );
+        SystemRandom::new().fill(&mut id).map_err(|_| KeyError::Generate("no randomness".into()))?;
+        let kid = format!("{}-{}", alg.as_str().to_lowercase(), URL_SAFE_NO_PAD.encode(id));
         let (der, jwk) = tokio::task::spawn_blocking(move || generate(alg))
             .await
             .map_err(|e| KeyError::Generate(e.to_string()))??;
@@ -273,9 +219,7 @@ impl KeyRing {
             created_at: now,
             activates_at: now.saturating_add(publish_ahead),
         };
-        store
-            .commit(vec![Change::Oidc(OidcChange::InsertSigningKey(key))])
-            .await?;
+        store.commit(vec![Change::Oidc(OidcChange::InsertSigningKey(key))]).await?;
         tracing::info!(%kid, alg = alg.as_str(), "signing key created");
         Ok(kid)
     }
@@ -284,10 +228,7 @@ impl KeyRing {
     fn current(&self, alg: SigningAlg) -> Option<Arc<LoadedKey>> {
         let now = self.clock.now();
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-        keys.iter()
-            .filter(|k| k.alg == alg && k.activates_at <= now)
-            .max_by_key(|k| k.activates_at)
-            .cloned()
+        keys.iter().filter(|k| k.alg == alg && k.activates_at <= now).max_by_key(|k| k.activates_at).cloned()
     }
 
     /// Keys to publish: upcoming ones, the current one, and replaced ones for as long
@@ -299,9 +240,7 @@ impl KeyRing {
             .filter(|k| {
                 let replaced_at = keys
                     .iter()
-                    .filter(|n| {
-                        n.alg == k.alg && n.activates_at > k.activates_at && n.activates_at <= now
-                    })
+                    .filter(|n| n.alg == k.alg && n.activates_at > k.activates_at && n.activates_at <= now)
                     .map(|n| n.activates_at)
                     .min();
                 replaced_at.is_none_or(|t| now < t.saturating_add(self.policy.keep_after))
@@ -315,13 +254,8 @@ fn generate(alg: SigningAlg) -> Result<(Vec<u8>, Value), KeyError> {
     let gen_err = |e: String| KeyError::Generate(e);
     match alg {
         SigningAlg::RS256 => {
-            let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
-                .map_err(|e| gen_err(e.to_string()))?;
-            let der = private
-                .to_pkcs8_der()
-                .map_err(|e| gen_err(e.to_string()))?
-                .as_bytes()
-                .to_vec();
+            let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| gen_err(e.to_string()))?;
+            let der = private.to_pkcs8_der().map_err(|e| gen_err(e.to_string()))?.as_bytes().to_vec();
             let pair = RsaKeyPair::from_pkcs8(&der).map_err(|e| gen_err(e.to_string()))?;
             let c: signature::RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
             let jwk = json!({
@@ -332,15 +266,10 @@ fn generate(alg: SigningAlg) -> Result<(Vec<u8>, Value), KeyError> {
         }
         SigningAlg::ES256 => {
             let rng = SystemRandom::new();
-            let doc =
-                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                    .map_err(|e| gen_err(e.to_string()))?;
-            let pair = EcdsaKeyPair::from_pkcs8(
-                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                doc.as_ref(),
-                &rng,
-            )
-            .map_err(|e| gen_err(e.to_string()))?;
+            let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|e| gen_err(e.to_string()))?;
+            let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref(), &rng)
+                .map_err(|e| gen_err(e.to_string()))?;
             let point = pair.public_key().as_ref();
             let jwk = json!({
                 "kty": "EC", "use": "sig", "alg": "ES256", "crv": "P-256",
@@ -355,65 +284,46 @@ impl TokenSigner for KeyRing {
     fn sign(&self, alg: SigningAlg, typ: &str, claims: &Value) -> Result<String, SignError> {
         let key = self.current(alg).ok_or(SignError::NoKey(alg.as_str()))?;
         let header = json!({ "alg": alg.as_str(), "typ": typ, "kid": key.kid });
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
+        let input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
         let rng = SystemRandom::new();
         let sig = match &key.signer {
             Signer::Rsa(pair) => {
                 let mut sig = vec![0u8; pair.public().modulus_len()];
-                pair.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &rng,
-                    input.as_bytes(),
-                    &mut sig,
-                )
-                .map_err(|e| SignError::Failed(e.to_string()))?;
+                pair.sign(&signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
+                    .map_err(|e| SignError::Failed(e.to_string()))?;
                 sig
             }
-            Signer::Ec(pair) => pair
-                .sign(&rng, input.as_bytes())
-                .map_err(|e| SignError::Failed(e.to_string()))?
-                .as_ref()
-                .to_vec(),
+            Signer::Ec(pair) => {
+                pair.sign(&rng, input.as_bytes()).map_err(|e| SignError::Failed(e.to_string()))?.as_ref().to_vec()
+            }
         };
         Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
     }
 
     fn verify(&self, jws: &str) -> Result<Value, SignError> {
         let mut parts = jws.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(SignError::Malformed);
         };
         let decode = |x: &str| URL_SAFE_NO_PAD.decode(x).map_err(|_| SignError::Malformed);
-        let header: Value =
-            serde_json::from_slice(&decode(h)?).map_err(|_| SignError::Malformed)?;
+        let header: Value = serde_json::from_slice(&decode(h)?).map_err(|_| SignError::Malformed)?;
         let kid = header["kid"].as_str().ok_or(SignError::Malformed)?;
-        let key = self
-            .published()
-            .into_iter()
-            .find(|k| k.kid == kid)
-            .ok_or(SignError::BadSignature)?;
+        let key = self.published().into_iter().find(|k| k.kid == kid).ok_or(SignError::BadSignature)?;
         if header["alg"].as_str() != Some(key.alg.as_str()) {
             return Err(SignError::BadSignature);
         }
         let sig = decode(s)?;
         let input = &jws.as_bytes()[..h.len() + 1 + p.len()];
         let ok = match &key.signer {
-            Signer::Rsa(pair) => signature::UnparsedPublicKey::new(
-                &signature::RSA_PKCS1_2048_8192_SHA256,
-                pair.public().as_ref(),
-            )
-            .verify(input, &sig),
-            Signer::Ec(pair) => signature::UnparsedPublicKey::new(
-                &signature::ECDSA_P256_SHA256_FIXED,
-                pair.public_key().as_ref(),
-            )
-            .verify(input, &sig),
+            Signer::Rsa(pair) => {
+                signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, pair.public().as_ref())
+                    .verify(input, &sig)
+            }
+            Signer::Ec(pair) => {
+                signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref())
+                    .verify(input, &sig)
+            }
         };
         ok.map_err(|_| SignError::BadSignature)?;
         serde_json::from_slice(&decode(p)?).map_err(|_| SignError::Malformed)
@@ -444,9 +354,7 @@ mod tests {
         let store = crate::store::open("sqlite::memory:").await.expect("store");
         let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
         let master = MasterKey::load_or_create(&dir.path().join("master.key")).expect("master");
-        let ring = KeyRing::open(store.as_ref(), master, policy(), clock.clone())
-            .await
-            .expect("ring");
+        let ring = KeyRing::open(store.as_ref(), master, policy(), clock.clone()).await.expect("ring");
         let claims = json!({"sub": "x", "aud": "c"});
         let rs = ring.sign(SigningAlg::RS256, "JWT", &claims).expect("rs256");
         let es = ring.sign(SigningAlg::ES256, "JWT", &claims).expect("es256");
@@ -460,56 +368,31 @@ mod tests {
         assert_eq!(ring.verify("a.b"), Err(SignError::Malformed));
 
         // A rotation publishes first and signs later; the old key stays published a day.
-        ring.rotate(store.as_ref(), Duration::from_secs(3600))
-            .await
-            .expect("rotate");
+        ring.rotate(store.as_ref(), Duration::from_secs(3600)).await.expect("rotate");
         assert_eq!(ring.jwks()["keys"].as_array().expect("keys").len(), 4);
         let old_kid = |t: &str| -> String {
-            let h = URL_SAFE_NO_PAD
-                .decode(t.split('.').next().expect("header"))
-                .expect("b64");
-            serde_json::from_slice::<Value>(&h).expect("json")["kid"]
-                .as_str()
-                .expect("kid")
-                .to_owned()
+            let h = URL_SAFE_NO_PAD.decode(t.split('.').next().expect("header")).expect("b64");
+            serde_json::from_slice::<Value>(&h).expect("json")["kid"].as_str().expect("kid").to_owned()
         };
         let before = old_kid(&ring.sign(SigningAlg::RS256, "JWT", &claims).expect("sign"));
-        assert_eq!(
-            before,
-            old_kid(&rs),
-            "the new key does not sign before its time"
-        );
+        assert_eq!(before, old_kid(&rs), "the new key does not sign before its time");
         clock.advance(Duration::from_secs(3601));
         let after = ring.sign(SigningAlg::RS256, "JWT", &claims).expect("sign");
         assert_ne!(old_kid(&after), before);
-        assert!(
-            ring.verify(&rs).is_ok(),
-            "tokens of the old key still verify"
-        );
+        assert!(ring.verify(&rs).is_ok(), "tokens of the old key still verify");
         clock.advance(Duration::from_secs(86_400));
-        assert_eq!(
-            ring.jwks()["keys"].as_array().expect("keys").len(),
-            2,
-            "the old keys are withdrawn"
-        );
+        assert_eq!(ring.jwks()["keys"].as_array().expect("keys").len(), 2, "the old keys are withdrawn");
         assert_eq!(ring.verify(&rs), Err(SignError::BadSignature));
 
         // Another node with the same master key and store signs with the same keys.
         let master2 = MasterKey::load_or_create(&dir.path().join("master.key")).expect("master");
-        let ring2 = KeyRing::open(store.as_ref(), master2, policy(), clock.clone())
-            .await
-            .expect("ring2");
+        let ring2 = KeyRing::open(store.as_ref(), master2, policy(), clock.clone()).await.expect("ring2");
         assert!(ring2.verify(&after).is_ok());
         // A different master key cannot read them.
         let other = MasterKey::load_or_create(&dir.path().join("other.key")).expect("other");
-        assert!(matches!(
-            KeyRing::open(store.as_ref(), other, policy(), clock).await,
-            Err(KeyError::Decrypt(_))
-        ));
+        assert!(matches!(KeyRing::open(store.as_ref(), other, policy(), clock).await, Err(KeyError::Decrypt(_))));
         let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(dir.path().join("master.key"))
-                .expect("meta")
-                .permissions(),
+            &std::fs::metadata(dir.path().join("master.key")).expect("meta").permissions(),
         );
         assert_eq!(mode & 0o777, 0o600);
     }

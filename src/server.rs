@@ -1,5 +1,7 @@
 //! The one place that wires concrete parts together: configuration, store, hasher,
-//! clock, TLS and the HTTP router; and the server's life from bind to graceful shutdown.
+//! clock, signing keys, TLS and the HTTP router; and the server's life from bind to
+//! graceful shutdown, with its background work (key refresh and rotation, back-channel
+//! logout delivery).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,29 +11,47 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum_server::tls_rustls::RustlsConfig;
 
-use crate::app::{App, IssuedCredential};
+use crate::app::{App, IssuedCredential, Parts};
 use crate::config::{Config, TlsMode};
 use crate::hash::Argon2Pool;
 use crate::http::{AppState, router};
+use crate::keys::{KeyRing, MasterKey};
 use crate::ports::SystemClock;
 use crate::tls;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(10);
 
-/// Opens the store and builds the use cases over it.
-pub async fn build_app(config: &Config) -> anyhow::Result<App> {
+/// Opens the store and keys and builds the use cases over them; also returns the key
+/// ring for the background tasks that refresh and rotate it.
+pub async fn build_app(config: &Config, issuer: String) -> anyhow::Result<(App, Arc<KeyRing>)> {
     let store = crate::store::open(&config.store_url.0)
         .await
         .with_context(|| format!("cannot open the store {:?} (store.url)", config.store_url))?;
     let hasher = Argon2Pool::new(config.hash, config.hash_workers, config.hash_queue)
         .context("invalid argon2 parameters (passwords.*)")?;
-    Ok(App::new(
+    let master = MasterKey::load_or_create(&config.master_key_file).context("keys.master_key_file")?;
+    let clock = Arc::new(SystemClock);
+    let keys = Arc::new(
+        KeyRing::open(store.as_ref(), master, config.keys, clock.clone()).await.context("cannot load signing keys")?,
+    );
+    let app = App::new(Parts {
         store,
-        Arc::new(hasher),
-        Arc::new(SystemClock),
-        config.settings,
-    ))
+        hasher: Arc::new(hasher),
+        clock,
+        signer: keys.clone(),
+        issuer,
+        settings: config.settings,
+    });
+    Ok((app, keys))
+}
+
+/// The issuer when no public URL is configured: the listening address.
+pub fn default_issuer(config: &Config, addr: SocketAddr) -> String {
+    config.public_url.clone().unwrap_or_else(|| {
+        let scheme = if config.tls == TlsMode::Off { "http" } else { "https" };
+        format!("{scheme}://{addr}")
+    })
 }
 
 /// Runs the server until `shutdown` completes, then stops accepting, lets requests in
@@ -42,24 +62,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let app = build_app(&config).await?;
-    if let Some(issued) = app
-        .bootstrap_admin()
-        .await
-        .context("cannot create the first administrator")?
-    {
-        print_bootstrap(&issued);
-    }
-    let state = AppState {
-        app,
-        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
-    };
-    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
-
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {} (server.listen)", config.listen))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    let (app, keys) = build_app(&config, default_issuer(&config, addr)).await?;
+    if let Some(issued) = app.bootstrap_admin().await.context("cannot create the first administrator")? {
+        print_bootstrap(&issued);
+    }
+    let background = spawn_background(app.clone(), keys)?;
+    let state = AppState { app, trusted_proxies: Arc::new(config.trusted_proxies.clone()) };
+    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
 
     let handle = axum_server::Handle::new();
     let h = handle.clone();
@@ -73,10 +86,7 @@ pub async fn serve(
         TlsMode::Off => {
             on_listen(addr, "http");
             tracing::info!(%addr, "listening (plain HTTP, TLS terminated by a proxy)");
-            axum_server::from_tcp(listener)
-                .handle(handle)
-                .serve(service)
-                .await?;
+            axum_server::from_tcp(listener).handle(handle).serve(service).await?;
         }
         mode => {
             let (cert, key) = match mode {
@@ -90,24 +100,40 @@ pub async fn serve(
                 }
                 TlsMode::Off => unreachable!("handled above"),
             };
-            let tls = RustlsConfig::from_pem_file(&cert, &key)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot load TLS certificate {} and key (tls.cert_file, tls.key_file)",
-                        cert.display()
-                    )
-                })?;
+            let tls = RustlsConfig::from_pem_file(&cert, &key).await.with_context(|| {
+                format!("cannot load TLS certificate {} and key (tls.cert_file, tls.key_file)", cert.display())
+            })?;
             on_listen(addr, "https");
             tracing::info!(%addr, "listening (HTTPS)");
-            axum_server::from_tcp_rustls(listener, tls)
-                .handle(handle)
-                .serve(service)
-                .await?;
+            axum_server::from_tcp_rustls(listener, tls).handle(handle).serve(service).await?;
         }
     }
+    background.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Key refresh and rotation every minute (another node may have rotated), and
+/// back-channel logout delivery every second.
+fn spawn_background(app: App, keys: Arc<KeyRing>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let sender = crate::outbound::HttpLogoutSender::new().context("cannot build the HTTP client")?;
+    Ok(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            n += 1;
+            if n % 60 == 0 {
+                let store = app.store.as_ref();
+                if let Err(e) = keys.rotate_if_due(store).await.and(keys.refresh(store).await) {
+                    tracing::warn!(error = %e, "signing keys not refreshed");
+                }
+            }
+            if let Err(e) = app.deliver_logouts(&sender).await {
+                tracing::warn!(error = %e, "back-channel logout delivery failed");
+            }
+        }
+    }))
 }
 
 /// The first administrator's password, printed once to the console (not to the log).
@@ -118,10 +144,7 @@ fn print_bootstrap(issued: &IssuedCredential) {
     println!("  password: {}", issued.password.expose());
     println!("This password is shown only once and must be changed at first sign-in.");
     println!("Пароль показан один раз; при первом входе его нужно сменить.");
-    println!(
-        "It stops working at {} if unused.",
-        issued.issue.expires_at.to_human()
-    );
+    println!("It stops working at {} if unused.", issued.issue.expires_at.to_human());
     println!("================================================================");
 }
 

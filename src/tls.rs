@@ -8,10 +8,7 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -46,46 +43,26 @@ pub fn ensure_dev_cert(dir: &Path) -> Result<DevCert, TlsError> {
 
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.distinguished_name
-        .push(DnType::CommonName, "propusk development CA");
+    ca.distinguished_name.push(DnType::CommonName, "propusk development CA");
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca.not_after = rcgen::date_time_ymd(2036, 1, 1);
     let ca_key = KeyPair::generate()?;
     let ca_cert = ca.self_signed(&ca_key)?;
 
-    let mut leaf = CertificateParams::new(vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ])?;
-    leaf.distinguished_name
-        .push(DnType::CommonName, "localhost");
+    let mut leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()])?;
+    leaf.distinguished_name.push(DnType::CommonName, "localhost");
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    leaf.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     leaf.not_after = rcgen::date_time_ymd(2028, 1, 1);
     let leaf_key = KeyPair::generate()?;
     let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key)?;
 
     write(&out.ca, ca_cert.pem().as_bytes(), 0o644)?;
-    write(
-        &dir.join("dev-ca.key"),
-        ca_key.serialize_pem().as_bytes(),
-        0o600,
-    )?;
+    write(&dir.join("dev-ca.key"), ca_key.serialize_pem().as_bytes(), 0o600)?;
     write(&out.key, leaf_key.serialize_pem().as_bytes(), 0o600)?;
     // The chain: leaf then CA.
-    write(
-        &out.cert,
-        format!("{}{}", leaf_cert.pem(), ca_cert.pem()).as_bytes(),
-        0o644,
-    )?;
-    Ok(DevCert {
-        created: true,
-        ..out
-    })
+    write(&out.cert, format!("{}{}", leaf_cert.pem(), ca_cert.pem()).as_bytes(), 0o644)?;
+    Ok(DevCert { created: true, ..out })
 }
 
 fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), TlsError> {
@@ -96,8 +73,7 @@ fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), TlsError> {
         .mode(mode)
         .open(path)
         .map_err(|e| TlsError::Write(path.to_owned(), e))?;
-    f.write_all(data)
-        .map_err(|e| TlsError::Write(path.to_owned(), e))
+    f.write_all(data).map_err(|e| TlsError::Write(path.to_owned(), e))
 }
 
 #[cfg(test)]

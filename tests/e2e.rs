@@ -15,26 +15,12 @@ async fn a_student_signs_in_changes_the_issued_password_and_signs_out() {
 
     let r = sign_in(&server, &c, "Lebedeva.L", &issued).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        location(&r),
-        "/account/password",
-        "an issued password must be changed first"
-    );
-    let set_cookie: Vec<_> = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap_or("").to_owned())
-        .collect();
-    let session_cookie = set_cookie
-        .iter()
-        .find(|c| c.starts_with("__Host-propusk="))
-        .expect("session cookie");
+    assert_eq!(location(&r), "/account/password", "an issued password must be changed first");
+    let set_cookie: Vec<_> =
+        r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap_or("").to_owned()).collect();
+    let session_cookie = set_cookie.iter().find(|c| c.starts_with("__Host-propusk=")).expect("session cookie");
     for attr in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
-        assert!(
-            session_cookie.contains(attr),
-            "{session_cookie} lacks {attr}"
-        );
+        assert!(session_cookie.contains(attr), "{session_cookie} lacks {attr}");
     }
 
     // Every page leads to the password form until the password is changed.
@@ -44,47 +30,25 @@ async fn a_student_signs_in_changes_the_issued_password_and_signs_out() {
     let csrf = csrf_of(&server, &c, "/account/password").await;
     let change = |current: &str, new: &str, confirm: &str| {
         c.post(server.url("/account/password"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("current", current),
-                ("new", new),
-                ("confirm", confirm),
-            ])
+            .form(&[("csrf", csrf.as_str()), ("current", current), ("new", new), ("confirm", confirm)])
             .send()
     };
-    let r = change(&issued, "qwerty123", "qwerty123")
-        .await
-        .expect("post");
+    let r = change(&issued, "qwerty123", "qwerty123").await.expect("post");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.expect("body").contains("распространён"));
-    let r = change(&issued, "Lebedeva-2026!", "Lebedeva-2026!")
-        .await
-        .expect("post");
+    let r = change(&issued, "Lebedeva-2026!", "Lebedeva-2026!").await.expect("post");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "contains the login");
-    let r = change(&issued, "Тихий-вечер-у-реки", "Тихий-вечер-у-рекИ")
-        .await
-        .expect("post");
+    let r = change(&issued, "Тихий-вечер-у-реки", "Тихий-вечер-у-рекИ").await.expect("post");
     assert!(r.text().await.expect("body").contains("не совпадают"));
-    let r = change(&issued, "Тихий-вечер-у-реки", "Тихий-вечер-у-реки")
-        .await
-        .expect("post");
+    let r = change(&issued, "Тихий-вечер-у-реки", "Тихий-вечер-у-реки").await.expect("post");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/account?done=password");
 
-    let page = c
-        .get(server.url("/account?done=password"))
-        .send()
-        .await
-        .expect("get");
+    let page = c.get(server.url("/account?done=password")).send().await.expect("get");
     assert_eq!(page.status(), StatusCode::OK);
     let page = page.text().await.expect("body");
-    for want in [
-        "Лебедева Лидия Львовна",
-        "lebedeva.l",
-        "Пароль изменён",
-        "Это ваш первый вход",
-        "этот сеанс",
-    ] {
+    for want in ["Лебедева Лидия Львовна", "lebedeva.l", "Пароль изменён", "Это ваш первый вход", "этот сеанс"]
+    {
         assert!(page.contains(want), "account page lacks {want:?}");
     }
 
@@ -98,36 +62,18 @@ async fn a_student_signs_in_changes_the_issued_password_and_signs_out() {
 
     // Sign out: the session ends and the cookie is cleared.
     let csrf = csrf_of(&server, &c, "/account").await;
-    let r = c
-        .post(server.url("/sign-out"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .expect("post");
+    let r = c.post(server.url("/sign-out")).form(&[("csrf", csrf.as_str())]).send().await.expect("post");
     assert_eq!(location(&r), "/sign-in?signed_out=1");
     let r = c.get(server.url("/account")).send().await.expect("get");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(location(&r).starts_with("/sign-in"));
 
     // The issued password no longer works; the new one does, with no forced change.
-    assert_eq!(
-        sign_in(&server, &c, "lebedeva.l", &issued).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(sign_in(&server, &c, "lebedeva.l", &issued).await.status(), StatusCode::UNAUTHORIZED);
     let r = sign_in(&server, &c, "lebedeva.l", "Тихий-вечер-у-реки").await;
     assert_eq!(location(&r), "/account");
-    let page = c
-        .get(server.url("/account"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
-    assert!(
-        page.contains("Неудачных попыток входа с тех пор: 1"),
-        "the failure since the last sign-in is shown"
-    );
+    let page = c.get(server.url("/account")).send().await.expect("get").text().await.expect("body");
+    assert!(page.contains("Неудачных попыток входа с тех пор: 1"), "the failure since the last sign-in is shown");
 }
 
 #[tokio::test]
@@ -150,25 +96,11 @@ async fn a_person_ends_another_of_their_sessions() {
         .await
         .expect("change");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        location(&sign_in(&server, &phone, "morozov.m", "Ясный-день-над-Волгой").await),
-        "/account"
-    );
+    assert_eq!(location(&sign_in(&server, &phone, "morozov.m", "Ясный-день-над-Волгой").await), "/account");
 
-    let page = laptop
-        .get(server.url("/account"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+    let page = laptop.get(server.url("/account")).send().await.expect("get").text().await.expect("body");
     let handles = input_values(&page, "session");
-    assert_eq!(
-        handles.len(),
-        1,
-        "one other session to end, the current one has no button"
-    );
+    assert_eq!(handles.len(), 1, "one other session to end, the current one has no button");
     let csrf = input_value(&page, "csrf").expect("csrf");
 
     // Without the anti-forgery token nothing happens.
@@ -179,15 +111,7 @@ async fn a_person_ends_another_of_their_sessions() {
         .await
         .expect("post");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert_eq!(
-        phone
-            .get(server.url("/account"))
-            .send()
-            .await
-            .expect("get")
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(phone.get(server.url("/account")).send().await.expect("get").status(), StatusCode::OK);
 
     let r = laptop
         .post(server.url("/account/sessions/end"))
@@ -197,20 +121,8 @@ async fn a_person_ends_another_of_their_sessions() {
         .expect("post");
     assert_eq!(location(&r), "/account?done=session");
     let r = phone.get(server.url("/account")).send().await.expect("get");
-    assert_eq!(
-        r.status(),
-        StatusCode::SEE_OTHER,
-        "the phone's session has ended"
-    );
-    assert_eq!(
-        laptop
-            .get(server.url("/account"))
-            .send()
-            .await
-            .expect("get")
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the phone's session has ended");
+    assert_eq!(laptop.get(server.url("/account")).send().await.expect("get").status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -222,34 +134,15 @@ async fn wrong_password_and_unknown_login_get_the_same_answer() {
     let unknown = sign_in(&server, &c, "nosuch.person", "not-the-password").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
-    let wrong = wrong
-        .text()
-        .await
-        .expect("body")
-        .replace("sokolov.s", "LOGIN");
-    let unknown = unknown
-        .text()
-        .await
-        .expect("body")
-        .replace("nosuch.person", "LOGIN");
+    let wrong = wrong.text().await.expect("body").replace("sokolov.s", "LOGIN");
+    let unknown = unknown.text().await.expect("body").replace("nosuch.person", "LOGIN");
     assert_eq!(wrong, unknown, "the pages differ only in the echoed login");
     assert!(wrong.contains("Неверный логин или пароль"));
     assert!(wrong.contains("role=\"alert\""));
 
     // A suspended account is told so only to someone who knows its password.
-    let issued = add_user(
-        &server,
-        "suspended.u",
-        "Приостановленный Пользователь",
-        "student",
-    );
-    let out = server.cli(&[
-        "user",
-        "suspend",
-        "suspended.u",
-        "--reason",
-        "academic leave",
-    ]);
+    let issued = add_user(&server, "suspended.u", "Приостановленный Пользователь", "student");
+    let out = server.cli(&["user", "suspend", "suspended.u", "--reason", "academic leave"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let r = sign_in(&server, &c, "suspended.u", "wrong-guess-123").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
@@ -261,10 +154,7 @@ async fn wrong_password_and_unknown_login_get_the_same_answer() {
 #[tokio::test]
 async fn the_bootstrap_administrator_is_created_once_and_must_change_the_password() {
     let server = Server::start(&[]);
-    let password = server
-        .bootstrap_password
-        .clone()
-        .expect("bootstrap password printed");
+    let password = server.bootstrap_password.clone().expect("bootstrap password printed");
     assert!(server.stdout.iter().any(|l| l.contains("login:    admin")));
     let c = server.client();
     let r = sign_in(&server, &c, "admin", &password).await;
@@ -277,10 +167,7 @@ async fn the_bootstrap_administrator_is_created_once_and_must_change_the_passwor
     assert!(journal[0]["received_at"].is_string());
 
     let server = server.restart();
-    assert!(
-        server.bootstrap_password.is_none(),
-        "no second administrator on restart"
-    );
+    assert!(server.bootstrap_password.is_none(), "no second administrator on restart");
     assert!(server.stdout.iter().all(|l| !l.contains(&password)));
 }
 
@@ -288,14 +175,7 @@ async fn the_bootstrap_administrator_is_created_once_and_must_change_the_passwor
 async fn sigterm_stops_the_server_cleanly() {
     let mut server = Server::start(&[]);
     let c = server.client();
-    assert_eq!(
-        c.get(server.url("/readyz"))
-            .send()
-            .await
-            .expect("get")
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(c.get(server.url("/readyz")).send().await.expect("get").status(), StatusCode::OK);
     let status = server.stop_gracefully();
     assert!(status.success(), "exit status {status:?}");
 }
@@ -303,22 +183,12 @@ async fn sigterm_stops_the_server_cleanly() {
 #[tokio::test]
 async fn behind_a_proxy_forwarded_addresses_are_believed_only_from_trusted_proxies() {
     for (trusted, want) in [("127.0.0.1", "203.0.113.9"), ("192.0.2.250", "127.0.0.1")] {
-        let server = Server::start(&[
-            ("PROPUSK_TLS_MODE", "off"),
-            ("PROPUSK_SERVER_TRUSTED_PROXIES", trusted),
-        ]);
-        assert!(
-            server.base.starts_with("http://127.0.0.1:"),
-            "{}",
-            server.base
-        );
+        let server = Server::start(&[("PROPUSK_TLS_MODE", "off"), ("PROPUSK_SERVER_TRUSTED_PROXIES", trusted)]);
+        assert!(server.base.starts_with("http://127.0.0.1:"), "{}", server.base);
         let issued = add_user(&server, "proxy.user", "Прокси Пользователь", "student");
         // The proxy speaks HTTPS to the browser; this client talks to propusk directly,
         // so it keeps `Secure` cookies by sending them itself.
-        let c = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
+        let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         let page = c.get(server.url("/sign-in")).send().await.expect("get");
         let pre = page
             .headers()
@@ -334,20 +204,12 @@ async fn behind_a_proxy_forwarded_addresses_are_believed_only_from_trusted_proxi
             .post(server.url("/sign-in"))
             .header("cookie", &pre)
             .header("x-forwarded-for", "203.0.113.9")
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("login", "proxy.user"),
-                ("password", issued.as_str()),
-            ])
+            .form(&[("csrf", csrf.as_str()), ("login", "proxy.user"), ("password", issued.as_str())])
             .send()
             .await
             .expect("post");
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let out = server.cli(&["user", "show", "proxy.user"]);
-        assert!(
-            stdout(&out).contains(&format!("from {want}")),
-            "trusted {trusted}: {}",
-            stdout(&out)
-        );
+        assert!(stdout(&out).contains(&format!("from {want}")), "trusted {trusted}: {}", stdout(&out));
     }
 }

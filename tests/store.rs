@@ -26,63 +26,38 @@ impl Db {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite:{}", dir.path().join("t.db").display());
         let store = propusk::store::open(&url).await.expect("open sqlite");
-        Db {
-            store,
-            _dir: Some(dir),
-            pg_name: None,
-        }
+        Db { store, _dir: Some(dir), pg_name: None }
     }
 
     async fn postgres() -> Self {
         let base = pg_base();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
         let name = format!("propusk_t_{now}_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres")).await.expect(
-            "PostgreSQL must be reachable for the store suite (set PROPUSK_TEST_PG to its base URL)",
-        );
+        let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+            .await
+            .expect("PostgreSQL must be reachable for the store suite (set PROPUSK_TEST_PG to its base URL)");
         // Databases left by a test that panicked an hour or more ago.
-        let stale: Vec<String> = sqlx::query_scalar(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'propusk\\_t\\_%'",
-        )
-        .fetch_all(&mut admin)
-        .await
-        .expect("list databases");
+        let stale: Vec<String> =
+            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'propusk\\_t\\_%'")
+                .fetch_all(&mut admin)
+                .await
+                .expect("list databases");
         for old in stale {
-            let born = old
-                .split('_')
-                .nth(2)
-                .and_then(|t| t.parse::<u64>().ok())
-                .unwrap_or(0);
+            let born = old.split('_').nth(2).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
             if born + 3600 < now {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await;
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)")).execute(&mut admin).await;
             }
         }
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("create db");
-        let store = propusk::store::open(&format!("{base}/{name}"))
-            .await
-            .expect("open postgres");
-        Db {
-            store,
-            _dir: None,
-            pg_name: Some(name),
-        }
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create db");
+        let store = propusk::store::open(&format!("{base}/{name}")).await.expect("open postgres");
+        Db { store, _dir: None, pg_name: Some(name) }
     }
 
     async fn finish(self) {
         let Db { store, pg_name, .. } = self;
         drop(store);
         if let Some(name) = pg_name {
-            let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base()))
-                .await
-                .expect("admin");
+            let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base())).await.expect("admin");
             sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&mut admin)
                 .await
@@ -150,10 +125,7 @@ fn account(login: &str, name: &str, roles: &[Role], group: Option<&str>) -> Acco
 }
 
 fn insert(a: &Account) -> Change {
-    Change::InsertAccount {
-        account: a.clone(),
-        password_hash: format!("hash-of-{}", a.login),
-    }
+    Change::InsertAccount { account: a.clone(), password_hash: format!("hash-of-{}", a.login) }
 }
 
 fn audit(action: &'static str) -> Change {
@@ -170,42 +142,16 @@ fn audit(action: &'static str) -> Change {
 
 async fn accounts_round_trip(s: Arc<dyn Store>) {
     s.ping().await.expect("ping");
-    let a = account(
-        "ivanova.a",
-        "Иванова Анна",
-        &[Role::Student, Role::Librarian],
-        Some("ИС-21"),
-    );
-    s.commit(vec![insert(&a), audit("account.create")])
-        .await
-        .expect("insert");
+    let a = account("ivanova.a", "Иванова Анна", &[Role::Student, Role::Librarian], Some("ИС-21"));
+    s.commit(vec![insert(&a), audit("account.create")]).await.expect("insert");
     assert_eq!(s.find_account(&a.id).await.expect("find"), Some(a.clone()));
-    let secret = s
-        .find_account_secret(&a.login)
-        .await
-        .expect("secret")
-        .expect("present");
+    let secret = s.find_account_secret(&a.login).await.expect("secret").expect("present");
     assert_eq!(secret.account, a);
     assert_eq!(secret.password_hash.as_deref(), Some("hash-of-ivanova.a"));
     let missing = Login::parse("nobody").expect("login");
-    assert!(
-        s.find_account_secret(&missing)
-            .await
-            .expect("lookup")
-            .is_none()
-    );
-    assert_eq!(
-        s.count_accounts_with_role(Role::Librarian)
-            .await
-            .expect("count"),
-        1
-    );
-    assert_eq!(
-        s.count_accounts_with_role(Role::EiosAdmin)
-            .await
-            .expect("count"),
-        0
-    );
+    assert!(s.find_account_secret(&missing).await.expect("lookup").is_none());
+    assert_eq!(s.count_accounts_with_role(Role::Librarian).await.expect("count"), 1);
+    assert_eq!(s.count_accounts_with_role(Role::EiosAdmin).await.expect("count"), 0);
 }
 
 async fn a_failed_batch_changes_nothing(s: Arc<dyn Store>) {
@@ -214,28 +160,13 @@ async fn a_failed_batch_changes_nothing(s: Arc<dyn Store>) {
     let b = account("sidorov.s", "Сидоров Семён", &[Role::Teacher], None);
     let mut dup = account("petrov.p", "Другой Петров", &[Role::Staff], None);
     dup.external_id = None;
-    let err = s
-        .commit(vec![insert(&b), audit("account.create"), insert(&dup)])
-        .await
-        .expect_err("duplicate login");
-    assert!(
-        matches!(err, StoreError::Conflict(w) if w.contains("login")),
-        "{err:?}"
-    );
-    assert!(
-        s.find_account(&b.id).await.expect("find").is_none(),
-        "the first insert was rolled back"
-    );
+    let err = s.commit(vec![insert(&b), audit("account.create"), insert(&dup)]).await.expect_err("duplicate login");
+    assert!(matches!(err, StoreError::Conflict(w) if w.contains("login")), "{err:?}");
+    assert!(s.find_account(&b.id).await.expect("find").is_none(), "the first insert was rolled back");
     let mut dup_ext = account("orlov.o", "Орлов Олег", &[Role::Staff], None);
     dup_ext.external_id = a.external_id.clone();
-    let err = s
-        .commit(vec![insert(&dup_ext)])
-        .await
-        .expect_err("duplicate external id");
-    assert!(
-        matches!(err, StoreError::Conflict(w) if w.contains("external")),
-        "{err:?}"
-    );
+    let err = s.commit(vec![insert(&dup_ext)]).await.expect_err("duplicate external id");
+    assert!(matches!(err, StoreError::Conflict(w) if w.contains("external")), "{err:?}");
 }
 
 async fn updates_of_missing_rows_are_not_found(s: Arc<dyn Store>) {
@@ -244,38 +175,18 @@ async fn updates_of_missing_rows_are_not_found(s: Arc<dyn Store>) {
     let ghost = AccountId::from_stored("00000000-0000-7000-8000-000000000000".into());
     let err = s
         .commit(vec![
-            Change::UpdateStatus {
-                id: a.id.clone(),
-                status: AccountStatus::Suspended,
-                at: ts(1),
-            },
-            Change::UpdateRoles {
-                id: ghost,
-                roles: Roles::new([Role::Staff]),
-                at: ts(1),
-            },
+            Change::UpdateStatus { id: a.id.clone(), status: AccountStatus::Suspended, at: ts(1) },
+            Change::UpdateRoles { id: ghost, roles: Roles::new([Role::Staff]), at: ts(1) },
         ])
         .await
         .expect_err("missing");
     assert!(matches!(err, StoreError::NotFound("account")), "{err:?}");
     let still = s.find_account(&a.id).await.expect("find").expect("present");
-    assert_eq!(
-        still.status,
-        AccountStatus::Active,
-        "the status change was rolled back"
-    );
+    assert_eq!(still.status, AccountStatus::Active, "the status change was rolled back");
 
     s.commit(vec![
-        Change::UpdateStatus {
-            id: a.id.clone(),
-            status: AccountStatus::Locked,
-            at: ts(5),
-        },
-        Change::UpdateRoles {
-            id: a.id.clone(),
-            roles: Roles::new([Role::Staff, Role::Teacher]),
-            at: ts(5),
-        },
+        Change::UpdateStatus { id: a.id.clone(), status: AccountStatus::Locked, at: ts(5) },
+        Change::UpdateRoles { id: a.id.clone(), roles: Roles::new([Role::Staff, Role::Teacher]), at: ts(5) },
         Change::SetPassword {
             id: a.id.clone(),
             hash: "new-hash".into(),
@@ -286,11 +197,7 @@ async fn updates_of_missing_rows_are_not_found(s: Arc<dyn Store>) {
     ])
     .await
     .expect("updates");
-    let secret = s
-        .find_account_secret(&a.login)
-        .await
-        .expect("secret")
-        .expect("present");
+    let secret = s.find_account_secret(&a.login).await.expect("secret").expect("present");
     assert_eq!(secret.account.status, AccountStatus::Locked);
     assert_eq!(secret.account.roles.to_csv(), "teacher,staff");
     assert!(!secret.account.password_must_change);
@@ -301,121 +208,29 @@ async fn updates_of_missing_rows_are_not_found(s: Arc<dyn Store>) {
 
 async fn listing_filters_and_pages(s: Arc<dyn Store>) {
     let people = [
-        account(
-            "alekseev.a",
-            "Алексеев Артём",
-            &[Role::Student],
-            Some("ИС-21"),
-        ),
-        account(
-            "borisova.b",
-            "Борисова Белла",
-            &[Role::Student],
-            Some("ИС-22"),
-        ),
-        account(
-            "vasiliev.v",
-            "Васильев Виктор",
-            &[Role::Teacher, Role::Student],
-            None,
-        ),
+        account("alekseev.a", "Алексеев Артём", &[Role::Student], Some("ИС-21")),
+        account("borisova.b", "Борисова Белла", &[Role::Student], Some("ИС-22")),
+        account("vasiliev.v", "Васильев Виктор", &[Role::Teacher, Role::Student], None),
         account("grigorieva.g", "Григорьева Галина", &[Role::Staff], None),
         account("under_score", "Подчёркнутый 100%", &[Role::Staff], None),
     ];
-    s.commit(people.iter().map(insert).collect())
+    s.commit(people.iter().map(insert).collect()).await.expect("insert");
+    s.commit(vec![Change::UpdateStatus { id: people[1].id.clone(), status: AccountStatus::Suspended, at: ts(1) }])
         .await
-        .expect("insert");
-    s.commit(vec![Change::UpdateStatus {
-        id: people[1].id.clone(),
-        status: AccountStatus::Suspended,
-        at: ts(1),
-    }])
-    .await
-    .expect("suspend");
-    let logins = |v: Vec<Account>| {
-        v.into_iter()
-            .map(|a| a.login.to_string())
-            .collect::<Vec<_>>()
-    };
-    let all = AccountFilter {
-        limit: 100,
-        ..AccountFilter::default()
-    };
+        .expect("suspend");
+    let logins = |v: Vec<Account>| v.into_iter().map(|a| a.login.to_string()).collect::<Vec<_>>();
+    let all = AccountFilter { limit: 100, ..AccountFilter::default() };
     let cases: Vec<(AccountFilter, Vec<&str>)> = vec![
-        (
-            all.clone(),
-            vec![
-                "alekseev.a",
-                "borisova.b",
-                "grigorieva.g",
-                "under_score",
-                "vasiliev.v",
-            ],
-        ),
-        (
-            AccountFilter {
-                role: Some(Role::Student),
-                ..all.clone()
-            },
-            vec!["alekseev.a", "borisova.b", "vasiliev.v"],
-        ),
-        (
-            AccountFilter {
-                status: Some(AccountStatus::Suspended),
-                ..all.clone()
-            },
-            vec!["borisova.b"],
-        ),
-        (
-            AccountFilter {
-                study_group: Some("ИС-21".into()),
-                ..all.clone()
-            },
-            vec!["alekseev.a"],
-        ),
-        (
-            AccountFilter {
-                text: Some("ГАЛИНА".into()),
-                ..all.clone()
-            },
-            vec!["grigorieva.g"],
-        ),
-        (
-            AccountFilter {
-                text: Some("ЕВ".into()),
-                ..all.clone()
-            },
-            vec!["alekseev.a", "grigorieva.g", "vasiliev.v"],
-        ),
-        (
-            AccountFilter {
-                text: Some("_".into()),
-                ..all.clone()
-            },
-            vec!["under_score"],
-        ),
-        (
-            AccountFilter {
-                text: Some("100%".into()),
-                ..all.clone()
-            },
-            vec!["under_score"],
-        ),
-        (
-            AccountFilter {
-                text: Some("%".into()),
-                ..all.clone()
-            },
-            vec!["under_score"],
-        ),
-        (
-            AccountFilter {
-                limit: 2,
-                offset: 1,
-                ..all.clone()
-            },
-            vec!["borisova.b", "grigorieva.g"],
-        ),
+        (all.clone(), vec!["alekseev.a", "borisova.b", "grigorieva.g", "under_score", "vasiliev.v"]),
+        (AccountFilter { role: Some(Role::Student), ..all.clone() }, vec!["alekseev.a", "borisova.b", "vasiliev.v"]),
+        (AccountFilter { status: Some(AccountStatus::Suspended), ..all.clone() }, vec!["borisova.b"]),
+        (AccountFilter { study_group: Some("ИС-21".into()), ..all.clone() }, vec!["alekseev.a"]),
+        (AccountFilter { text: Some("ГАЛИНА".into()), ..all.clone() }, vec!["grigorieva.g"]),
+        (AccountFilter { text: Some("ЕВ".into()), ..all.clone() }, vec!["alekseev.a", "grigorieva.g", "vasiliev.v"]),
+        (AccountFilter { text: Some("_".into()), ..all.clone() }, vec!["under_score"]),
+        (AccountFilter { text: Some("100%".into()), ..all.clone() }, vec!["under_score"]),
+        (AccountFilter { text: Some("%".into()), ..all.clone() }, vec!["under_score"]),
+        (AccountFilter { limit: 2, offset: 1, ..all.clone() }, vec!["borisova.b", "grigorieva.g"]),
     ];
     for (filter, want) in cases {
         let got = logins(s.list_accounts(&filter).await.expect("list"));
@@ -440,9 +255,7 @@ fn session(a: &Account, at: Timestamp) -> (SessionToken, SessionRecord) {
 async fn sessions_live_touch_and_end(s: Arc<dyn Store>) {
     let a = account("egorov.e", "Егоров Евгений", &[Role::Student], None);
     let b = account("zhukova.z", "Жукова Жанна", &[Role::Student], None);
-    s.commit(vec![insert(&a), insert(&b)])
-        .await
-        .expect("insert");
+    s.commit(vec![insert(&a), insert(&b)]).await.expect("insert");
     let (_, s1) = session(&a, ts(0));
     let (_, s2) = session(&a, ts(10));
     let (_, s3) = session(&a, ts(20));
@@ -455,29 +268,12 @@ async fn sessions_live_touch_and_end(s: Arc<dyn Store>) {
     ])
     .await
     .expect("sessions");
-    assert_eq!(
-        s.find_session(&s1.hash).await.expect("find"),
-        Some(s1.clone())
-    );
+    assert_eq!(s.find_session(&s1.hash).await.expect("find"), Some(s1.clone()));
 
-    s.commit(vec![Change::TouchSession {
-        hash: s1.hash.clone(),
-        at: ts(5_000),
-    }])
-    .await
-    .expect("touch");
+    s.commit(vec![Change::TouchSession { hash: s1.hash.clone(), at: ts(5_000) }]).await.expect("touch");
     // A touch never moves last_seen backwards.
-    s.commit(vec![Change::TouchSession {
-        hash: s1.hash.clone(),
-        at: ts(1_000),
-    }])
-    .await
-    .expect("touch");
-    let got = s
-        .find_session(&s1.hash)
-        .await
-        .expect("find")
-        .expect("present");
+    s.commit(vec![Change::TouchSession { hash: s1.hash.clone(), at: ts(1_000) }]).await.expect("touch");
+    let got = s.find_session(&s1.hash).await.expect("find").expect("present");
     assert_eq!(got.times.last_seen_at, ts(5_000));
 
     let live = s.list_live_sessions(&a.id).await.expect("live");
@@ -516,14 +312,7 @@ async fn sessions_live_touch_and_end(s: Arc<dyn Store>) {
         .await
         .expect_err("already ended");
     assert!(matches!(err, StoreError::NotFound("session")));
-    assert_eq!(
-        s.find_session(&s2.hash)
-            .await
-            .expect("find")
-            .expect("kept")
-            .ended_at,
-        Some(ts(7))
-    );
+    assert_eq!(s.find_session(&s2.hash).await.expect("find").expect("kept").ended_at, Some(ts(7)));
 
     s.commit(vec![Change::EndSessionsOf {
         account: a.id.clone(),
@@ -536,11 +325,7 @@ async fn sessions_live_touch_and_end(s: Arc<dyn Store>) {
     let live = s.list_live_sessions(&a.id).await.expect("live");
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].hash, s3.hash);
-    assert_eq!(
-        s.list_live_sessions(&b.id).await.expect("live").len(),
-        1,
-        "b is untouched"
-    );
+    assert_eq!(s.list_live_sessions(&b.id).await.expect("live").len(), 1, "b is untouched");
     s.commit(vec![Change::EndSessionsOf {
         account: a.id.clone(),
         except: None,
@@ -603,35 +388,15 @@ async fn journal_marks_receipt_once(s: Arc<dyn Store>) {
     ])
     .await
     .expect("issue");
-    s.commit(vec![Change::MarkCredentialsReceived {
-        subject: a.id.clone(),
-        at: ts(50),
-    }])
-    .await
-    .expect("mark");
-    s.commit(vec![Change::InsertCredentialIssue(issue(
-        &a,
-        IssueKind::Reset,
-        100,
-    ))])
-    .await
-    .expect("reset");
-    s.commit(vec![Change::MarkCredentialsReceived {
-        subject: a.id.clone(),
-        at: ts(150),
-    }])
-    .await
-    .expect("mark");
+    s.commit(vec![Change::MarkCredentialsReceived { subject: a.id.clone(), at: ts(50) }]).await.expect("mark");
+    s.commit(vec![Change::InsertCredentialIssue(issue(&a, IssueKind::Reset, 100))]).await.expect("reset");
+    s.commit(vec![Change::MarkCredentialsReceived { subject: a.id.clone(), at: ts(150) }]).await.expect("mark");
 
     let of_a = s.list_journal(Some(&a.id), 10).await.expect("journal");
     assert_eq!(of_a.len(), 2);
     assert_eq!(of_a[0].issue, issue(&a, IssueKind::Reset, 100));
     assert_eq!(of_a[0].received_at, Some(ts(150)));
-    assert_eq!(
-        of_a[1].received_at,
-        Some(ts(50)),
-        "an earlier mark is never moved"
-    );
+    assert_eq!(of_a[1].received_at, Some(ts(50)), "an earlier mark is never moved");
     assert!(of_a[0].seq > of_a[1].seq);
     let all = s.list_journal(None, 10).await.expect("journal");
     assert_eq!(all.len(), 3);
@@ -644,24 +409,13 @@ async fn concurrent_commits_all_land(s: Arc<dyn Store>) {
     for i in 0..24 {
         let store = s.clone();
         tasks.push(tokio::spawn(async move {
-            let a = account(
-                &format!("user{i:02}"),
-                "Параллельный Пользователь",
-                &[Role::Student],
-                Some("П-1"),
-            );
-            store
-                .commit(vec![insert(&a), audit("account.create")])
-                .await
+            let a = account(&format!("user{i:02}"), "Параллельный Пользователь", &[Role::Student], Some("П-1"));
+            store.commit(vec![insert(&a), audit("account.create")]).await
         }));
     }
     for t in tasks {
         t.await.expect("join").expect("commit");
     }
-    let filter = AccountFilter {
-        study_group: Some("П-1".into()),
-        limit: 100,
-        ..AccountFilter::default()
-    };
+    let filter = AccountFilter { study_group: Some("П-1".into()), limit: 100, ..AccountFilter::default() };
     assert_eq!(s.list_accounts(&filter).await.expect("list").len(), 24);
 }

@@ -29,11 +29,8 @@ fn uses_of(file: &Path, crates: &[&str]) -> Vec<String> {
         .filter(|(_, l)| !l.trim_start().starts_with("//"))
         .filter(|(_, l)| {
             crates.iter().any(|c| {
-                l.match_indices(&format!("{c}::")).any(|(i, _)| {
-                    i == 0
-                        || !l.as_bytes()[i - 1].is_ascii_alphanumeric()
-                            && l.as_bytes()[i - 1] != b'_'
-                })
+                l.match_indices(&format!("{c}::"))
+                    .any(|(i, _)| i == 0 || !l.as_bytes()[i - 1].is_ascii_alphanumeric() && l.as_bytes()[i - 1] != b'_')
             })
         })
         .map(|(n, l)| format!("{}:{}: {}", file.display(), n + 1, l.trim()))
@@ -42,21 +39,11 @@ fn uses_of(file: &Path, crates: &[&str]) -> Vec<String> {
 
 #[test]
 fn domain_and_app_import_no_framework_crates() {
-    let frameworks = [
-        "axum",
-        "sqlx",
-        "ldap3",
-        "rustls",
-        "tokio_rustls",
-        "governor",
-        "hyper",
-        "axum_server",
-        "maud",
-    ];
+    let frameworks = ["axum", "sqlx", "ldap3", "rustls", "tokio_rustls", "governor", "hyper", "axum_server", "maud"];
     let mut offences = Vec::new();
     let mut files = rust_files(&src().join("domain"));
     files.extend(rust_files(&src().join("app")));
-    files.push(src().join("ports.rs"));
+    files.extend(rust_files(&src().join("ports")));
     for f in &files {
         offences.extend(uses_of(f, &frameworks));
     }
@@ -64,22 +51,14 @@ fn domain_and_app_import_no_framework_crates() {
     for f in rust_files(&src().join("domain")) {
         offences.extend(uses_of(&f, &["tokio"]));
     }
-    assert!(
-        offences.is_empty(),
-        "layering broken:\n{}",
-        offences.join("\n")
-    );
+    assert!(offences.is_empty(), "layering broken:\n{}", offences.join("\n"));
 }
 
 #[test]
 fn the_tidy_check_itself_catches_an_import() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("x.rs");
-    std::fs::write(
-        &f,
-        "//! x\nuse axum::Router;\nfn f() { let _ = my_axum::x; }\n",
-    )
-    .expect("write");
+    std::fs::write(&f, "//! x\nuse axum::Router;\nfn f() { let _ = my_axum::x; }\n").expect("write");
     assert_eq!(uses_of(&f, &["axum"]).len(), 1);
 }
 
@@ -90,11 +69,7 @@ fn every_module_says_what_it_owns() {
         .filter(|f| !std::fs::read_to_string(f).expect("read").starts_with("//!"))
         .map(|f| f.display().to_string())
         .collect();
-    assert!(
-        missing.is_empty(),
-        "modules without a //! header:\n{}",
-        missing.join("\n")
-    );
+    assert!(missing.is_empty(), "modules without a //! header:\n{}", missing.join("\n"));
 }
 
 #[test]
@@ -106,15 +81,8 @@ fn no_source_file_is_a_grab_bag() {
             (n > 600).then(|| format!("{} ({n} lines)", f.display()))
         })
         .collect();
-    assert!(
-        big.is_empty(),
-        "split these by responsibility:\n{}",
-        big.join("\n")
-    );
+    assert!(big.is_empty(), "split these by responsibility:\n{}", big.join("\n"));
     for banned in ["util.rs", "utils.rs", "helpers.rs", "misc.rs"] {
-        assert!(
-            !rust_files(&src()).iter().any(|f| f.ends_with(banned)),
-            "no {banned}"
-        );
+        assert!(!rust_files(&src()).iter().any(|f| f.ends_with(banned)), "no {banned}");
     }
 }

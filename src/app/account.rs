@@ -39,10 +39,8 @@ impl App {
         let history = self.store.list_sign_ins(&s.account.id, HISTORY).await?;
         // Newest first: skip to the success that began this session (the newest success
         // not after its start), then the next success is the previous sign-in.
-        let mut successes = history
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| !r.outcome.is_failure() && r.at <= s.times.created_at);
+        let mut successes =
+            history.iter().enumerate().filter(|(_, r)| !r.outcome.is_failure() && r.at <= s.times.created_at);
         let _this = successes.next();
         let previous = successes.next();
         let failures_since_previous = history
@@ -96,43 +94,26 @@ mod tests {
             roles: vec![Role::Student],
             ..NewAccount::default()
         };
-        let cred = app
-            .add_user(&Actor::system(), new, Channel::Cli)
-            .await
-            .expect("add");
+        let cred = app.add_user(&Actor::system(), new, Channel::Cli).await.expect("add");
         let attempt = |pw: &str, ip: &str| SignInRequest {
             login: "frolov.f".into(),
             password: Password::new(pw),
             ip: Some(ip.into()),
             user_agent: None,
         };
-        app.sign_in(attempt(cred.password.expose(), "198.51.100.1"))
-            .await
-            .expect("first");
+        app.sign_in(attempt(cred.password.expose(), "198.51.100.1")).await.expect("first");
         clock.advance(Duration::from_secs(60));
         for _ in 0..3 {
             let _ = app.sign_in(attempt("guess-guess", "203.0.113.9")).await;
             clock.advance(Duration::from_secs(1));
         }
-        let token = app
-            .sign_in(attempt(cred.password.expose(), "198.51.100.2"))
-            .await
-            .expect("again")
-            .token;
-        let s = app
-            .current_session(token)
-            .await
-            .expect("lookup")
-            .expect("live");
+        let token = app.sign_in(attempt(cred.password.expose(), "198.51.100.2")).await.expect("again").token;
+        let s = app.current_session(token).await.expect("lookup").expect("live");
         let o = app.account_overview(&s).await.expect("overview");
         let prev = o.previous_sign_in.expect("previous");
         assert_eq!(prev.ip.as_deref(), Some("198.51.100.1"));
         assert_eq!(o.failures_since_previous.len(), 3);
-        assert!(
-            o.failures_since_previous
-                .iter()
-                .all(|r| r.outcome == SignInOutcome::BadPassword)
-        );
+        assert!(o.failures_since_previous.iter().all(|r| r.outcome == SignInOutcome::BadPassword));
         assert_eq!(o.sessions.len(), 2);
         assert_eq!(o.sessions.iter().filter(|v| v.current).count(), 1);
         assert_eq!(o.recent_sign_ins.len(), 5);

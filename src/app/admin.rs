@@ -7,7 +7,7 @@ use crate::domain::ids::{AccountId, Login};
 use crate::domain::journal::{Channel, CredentialIssue, IssueKind, JournalEntry};
 use crate::domain::password::{Password, generate_issued};
 use crate::domain::session::EndReason;
-use crate::ports::{AccountFilter, Change, SignInRecord};
+use crate::ports::{AccountFilter, Change, OidcChange, SignInRecord};
 
 use super::{App, AppError};
 
@@ -21,10 +21,7 @@ pub struct Actor {
 
 impl Actor {
     pub fn system() -> Self {
-        Self {
-            name: "system".into(),
-            ip: None,
-        }
+        Self { name: "system".into(), ip: None }
     }
 }
 
@@ -94,19 +91,12 @@ impl App {
         );
         self.store
             .commit(vec![
-                Change::InsertAccount {
-                    account: account.clone(),
-                    password_hash: hash,
-                },
+                Change::InsertAccount { account: account.clone(), password_hash: hash },
                 Change::InsertCredentialIssue(issue.clone()),
                 Change::InsertAudit(audit),
             ])
             .await?;
-        Ok(IssuedCredential {
-            account,
-            password,
-            issue,
-        })
+        Ok(IssuedCredential { account, password, issue })
     }
 
     /// Creates the first administrator when no account holds `eios_admin`; `None` otherwise.
@@ -120,15 +110,7 @@ impl App {
             roles: vec![Role::EiosAdmin, Role::SecurityOfficer],
             ..NewAccount::default()
         };
-        match self
-            .register(
-                &Actor::system(),
-                new,
-                IssueKind::Bootstrap,
-                Channel::Console,
-            )
-            .await
-        {
+        match self.register(&Actor::system(), new, IssueKind::Bootstrap, Channel::Console).await {
             Ok(issued) => Ok(Some(issued)),
             // Another node created it first.
             Err(AppError::Conflict(_)) => Ok(None),
@@ -145,20 +127,10 @@ impl App {
         let live_sessions = self.store.list_live_sessions(&account.id).await?.len();
         let journal = self.store.list_journal(Some(&account.id), 50).await?;
         let sign_ins = self.store.list_sign_ins(&account.id, 20).await?;
-        Ok(UserDetails {
-            account,
-            live_sessions,
-            journal,
-            sign_ins,
-        })
+        Ok(UserDetails { account, live_sessions, journal, sign_ins })
     }
 
-    pub async fn set_roles(
-        &self,
-        actor: &Actor,
-        login: &str,
-        roles: Roles,
-    ) -> Result<Account, AppError> {
+    pub async fn set_roles(&self, actor: &Actor, login: &str, roles: Roles) -> Result<Account, AppError> {
         if roles.is_empty() {
             return Err(crate::domain::account::ProfileError::NoRoles.into());
         }
@@ -173,11 +145,7 @@ impl App {
         );
         self.store
             .commit(vec![
-                Change::UpdateRoles {
-                    id: account.id.clone(),
-                    roles: roles.clone(),
-                    at: now,
-                },
+                Change::UpdateRoles { id: account.id.clone(), roles: roles.clone(), at: now },
                 Change::InsertAudit(audit),
             ])
             .await?;
@@ -202,78 +170,33 @@ impl App {
         account.password_expires_at = Some(expires_at);
         account.updated_at = now;
         let issue = self.issue(actor, &account, IssueKind::Reset, channel);
-        let audit = self.audit(
-            &actor.name,
-            "password.reset",
-            Some(account.login.as_str()),
-            actor.ip.as_deref(),
-            String::new(),
-        );
-        self.store
-            .commit(vec![
-                Change::SetPassword {
-                    id: account.id.clone(),
-                    hash,
-                    must_change: true,
-                    expires_at: Some(expires_at),
-                    at: now,
-                },
-                Change::EndSessionsOf {
-                    account: account.id.clone(),
-                    except: None,
-                    at: now,
-                    reason: EndReason::PasswordChanged,
-                },
-                Change::InsertCredentialIssue(issue.clone()),
-                Change::InsertAudit(audit),
-            ])
-            .await?;
-        Ok(IssuedCredential {
-            account,
-            password,
-            issue,
-        })
+        let audit =
+            self.audit(&actor.name, "password.reset", Some(account.login.as_str()), actor.ip.as_deref(), String::new());
+        let mut changes = vec![Change::SetPassword {
+            id: account.id.clone(),
+            hash,
+            must_change: true,
+            expires_at: Some(expires_at),
+            at: now,
+        }];
+        changes.extend(self.end_sessions_changes(&account.id, None, EndReason::PasswordChanged, now).await?);
+        changes.push(Change::InsertCredentialIssue(issue.clone()));
+        changes.push(Change::InsertAudit(audit));
+        self.store.commit(changes).await?;
+        Ok(IssuedCredential { account, password, issue })
     }
 
     /// Suspends an account and ends all of its sessions at once.
-    pub async fn suspend(
-        &self,
-        actor: &Actor,
-        login: &str,
-        reason: &str,
-    ) -> Result<Account, AppError> {
-        self.set_status(
-            actor,
-            login,
-            AccountStatus::Suspended,
-            "account.suspend",
-            reason,
-        )
-        .await
+    pub async fn suspend(&self, actor: &Actor, login: &str, reason: &str) -> Result<Account, AppError> {
+        self.set_status(actor, login, AccountStatus::Suspended, "account.suspend", reason).await
     }
 
     /// Makes a suspended, locked or compromised account usable again.
-    pub async fn activate(
-        &self,
-        actor: &Actor,
-        login: &str,
-        reason: &str,
-    ) -> Result<Account, AppError> {
-        self.set_status(
-            actor,
-            login,
-            AccountStatus::Active,
-            "account.activate",
-            reason,
-        )
-        .await
+    pub async fn activate(&self, actor: &Actor, login: &str, reason: &str) -> Result<Account, AppError> {
+        self.set_status(actor, login, AccountStatus::Active, "account.activate", reason).await
     }
 
-    pub async fn list_journal(
-        &self,
-        login: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<JournalEntry>, AppError> {
+    pub async fn list_journal(&self, login: Option<&str>, limit: u32) -> Result<Vec<JournalEntry>, AppError> {
         let subject = match login {
             Some(l) => Some(self.account_by_login(l).await?.id),
             None => None,
@@ -298,18 +221,11 @@ impl App {
             actor.ip.as_deref(),
             format!("from={} reason={}", account.status, reason.trim()),
         );
-        let mut changes = vec![Change::UpdateStatus {
-            id: account.id.clone(),
-            status,
-            at: now,
-        }];
+        let mut changes = vec![Change::UpdateStatus { id: account.id.clone(), status, at: now }];
         if status != AccountStatus::Active {
-            changes.push(Change::EndSessionsOf {
-                account: account.id.clone(),
-                except: None,
-                at: now,
-                reason: EndReason::AccountDisabled,
-            });
+            changes.extend(self.end_sessions_changes(&account.id, None, EndReason::AccountDisabled, now).await?);
+            // Offline refresh tokens too: a disabled account keeps nothing.
+            changes.push(Change::Oidc(OidcChange::RevokeAccountTokens { account_id: account.id.clone(), at: now }));
         }
         changes.push(Change::InsertAudit(audit));
         self.store.commit(changes).await?;
@@ -320,20 +236,10 @@ impl App {
 
     async fn account_by_login(&self, login: &str) -> Result<Account, AppError> {
         let login = Login::parse(login).map_err(|_| AppError::NotFound("account"))?;
-        self.store
-            .find_account_secret(&login)
-            .await?
-            .map(|s| s.account)
-            .ok_or(AppError::NotFound("account"))
+        self.store.find_account_secret(&login).await?.map(|s| s.account).ok_or(AppError::NotFound("account"))
     }
 
-    fn issue(
-        &self,
-        actor: &Actor,
-        account: &Account,
-        kind: IssueKind,
-        channel: Channel,
-    ) -> CredentialIssue {
+    fn issue(&self, actor: &Actor, account: &Account, kind: IssueKind, channel: Channel) -> CredentialIssue {
         CredentialIssue {
             subject: account.id.clone(),
             subject_login: account.login.clone(),
@@ -364,19 +270,10 @@ mod tests {
     #[tokio::test]
     async fn adding_a_user_journals_the_issue_without_the_secret() {
         let (app, _) = testing::app().await;
-        let admin = Actor {
-            name: "os:root".into(),
-            ip: None,
-        };
-        let issued = app
-            .add_user(&admin, student("sidorov.p"), Channel::Cli)
-            .await
-            .expect("add");
+        let admin = Actor { name: "os:root".into(), ip: None };
+        let issued = app.add_user(&admin, student("sidorov.p"), Channel::Cli).await.expect("add");
         assert!(issued.account.password_must_change);
-        let journal = app
-            .list_journal(Some("sidorov.p"), 10)
-            .await
-            .expect("journal");
+        let journal = app.list_journal(Some("sidorov.p"), 10).await.expect("journal");
         assert_eq!(journal.len(), 1);
         assert_eq!(journal[0].issue.issued_by, "os:root");
         assert_eq!(journal[0].issue.kind, IssueKind::Initial);
@@ -389,13 +286,8 @@ mod tests {
     async fn a_taken_login_is_a_conflict_and_changes_nothing() {
         let (app, _) = testing::app().await;
         let a = Actor::system();
-        app.add_user(&a, student("dup.login"), Channel::Cli)
-            .await
-            .expect("first");
-        let err = app
-            .add_user(&a, student("Dup.Login"), Channel::Cli)
-            .await
-            .expect_err("second");
+        app.add_user(&a, student("dup.login"), Channel::Cli).await.expect("first");
+        let err = app.add_user(&a, student("Dup.Login"), Channel::Cli).await.expect_err("second");
         assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
         assert_eq!(app.list_journal(None, 10).await.expect("journal").len(), 1);
     }
@@ -403,11 +295,7 @@ mod tests {
     #[tokio::test]
     async fn bootstrap_happens_once() {
         let (app, _) = testing::app().await;
-        let first = app
-            .bootstrap_admin()
-            .await
-            .expect("bootstrap")
-            .expect("created");
+        let first = app.bootstrap_admin().await.expect("bootstrap").expect("created");
         assert_eq!(first.issue.kind, IssueKind::Bootstrap);
         assert!(first.account.roles.contains(Role::EiosAdmin));
         assert!(app.bootstrap_admin().await.expect("again").is_none());
@@ -417,14 +305,8 @@ mod tests {
     async fn unknown_users_are_not_found() {
         let (app, _) = testing::app().await;
         let a = Actor::system();
-        assert!(matches!(
-            app.suspend(&a, "nobody", "x").await,
-            Err(AppError::NotFound("account"))
-        ));
-        assert!(matches!(
-            app.user_details("не логин").await,
-            Err(AppError::NotFound("account"))
-        ));
+        assert!(matches!(app.suspend(&a, "nobody", "x").await, Err(AppError::NotFound("account"))));
+        assert!(matches!(app.user_details("не логин").await, Err(AppError::NotFound("account"))));
         assert!(matches!(
             app.set_roles(&a, "nobody", Roles::new([Role::Staff])).await,
             Err(AppError::NotFound("account"))

@@ -6,6 +6,7 @@
 
 mod account;
 mod admin;
+pub mod oidc;
 mod password;
 mod session;
 mod sign_in;
@@ -20,9 +21,10 @@ pub use sign_in::{SignInRequest, SignedIn};
 
 use crate::domain::account::{AccountStatus, ProfileError};
 use crate::domain::journal::AuditEvent;
+use crate::domain::oidc::ClientProblem;
 use crate::domain::password::{PasswordPolicy, PasswordProblem};
 use crate::domain::session::SessionLimits;
-use crate::ports::{Clock, HashError, PasswordHasher, Store, StoreError};
+use crate::ports::{Clock, HashError, PasswordHasher, Store, StoreError, TokenSigner};
 
 /// The rules a deployment configures.
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,6 +64,11 @@ pub enum AppError {
     PasswordRejected(#[from] PasswordProblem),
     #[error("{0}")]
     Profile(#[from] ProfileError),
+    #[error("{0}")]
+    Client(ClientProblem),
+    /// A logout request with a redirect that is not registered, or a hint that is not ours.
+    #[error("the logout request is not valid")]
+    BadLogoutRequest,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0} already exists")]
@@ -101,21 +108,31 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
+    pub signer: Arc<dyn TokenSigner>,
+    /// The OpenID Connect issuer identifier: this server's public base URL.
+    pub issuer: String,
+    pub settings: Settings,
+}
+
+/// The parts an [`App`] is built from.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub clock: Arc<dyn Clock>,
+    pub signer: Arc<dyn TokenSigner>,
+    pub issuer: String,
     pub settings: Settings,
 }
 
 impl App {
-    pub fn new(
-        store: Arc<dyn Store>,
-        hasher: Arc<dyn PasswordHasher>,
-        clock: Arc<dyn Clock>,
-        settings: Settings,
-    ) -> Self {
+    pub fn new(p: Parts) -> Self {
         Self {
-            store,
-            hasher,
-            clock,
-            settings,
+            store: p.store,
+            hasher: p.hasher,
+            clock: p.clock,
+            signer: p.signer,
+            issuer: p.issuer,
+            settings: p.settings,
         }
     }
 
@@ -163,29 +180,32 @@ pub(crate) mod testing {
 
     impl TestClock {
         pub fn advance(&self, d: Duration) {
-            self.0
-                .fetch_add(i64::try_from(d.as_millis()).unwrap_or(0), Ordering::SeqCst);
+            self.0.fetch_add(i64::try_from(d.as_millis()).unwrap_or(0), Ordering::SeqCst);
         }
     }
 
     pub async fn app() -> (App, Arc<TestClock>) {
         let store = crate::store::open("sqlite::memory:").await.expect("store");
         let hasher = Arc::new(
-            Argon2Pool::new(
-                HashParams {
-                    memory_kib: 64,
-                    iterations: 1,
-                    parallelism: 1,
-                },
-                2,
-                64,
-            )
-            .expect("hasher"),
+            Argon2Pool::new(HashParams { memory_kib: 64, iterations: 1, parallelism: 1 }, 2, 64).expect("hasher"),
         );
         let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
-        (
-            App::new(store, hasher, clock.clone(), Settings::default()),
-            clock,
-        )
+        let dir = tempfile::tempdir().expect("tempdir");
+        let master = crate::keys::MasterKey::load_or_create(&dir.path().join("master.key")).expect("master");
+        let policy = crate::keys::KeyPolicy {
+            rotate_after: Duration::from_secs(90 * 86_400),
+            publish_ahead: Duration::from_secs(3600),
+            keep_after: Duration::from_secs(86_400),
+        };
+        let signer = crate::keys::KeyRing::open(store.as_ref(), master, policy, clock.clone()).await.expect("keys");
+        let app = App::new(Parts {
+            store,
+            hasher,
+            clock: clock.clone(),
+            signer: Arc::new(signer),
+            issuer: "https://sso.college.example".into(),
+            settings: Settings::default(),
+        });
+        (app, clock)
     }
 }

@@ -24,14 +24,8 @@ impl App {
             return Err(PasswordProblem::Unchanged.into());
         }
         let a = &s.account;
-        self.settings
-            .password_policy
-            .check(new.expose(), a.login.as_str(), &a.full_name)?;
-        let secret = self
-            .store
-            .find_account_secret(&a.login)
-            .await?
-            .ok_or(AppError::NotFound("account"))?;
+        self.settings.password_policy.check(new.expose(), a.login.as_str(), &a.full_name)?;
+        let secret = self.store.find_account_secret(&a.login).await?.ok_or(AppError::NotFound("account"))?;
         let ok = match secret.password_hash {
             Some(h) => self.hasher.verify(h, current).await?,
             None => false,
@@ -41,31 +35,12 @@ impl App {
         }
         let hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
-        let audit = self.audit(
-            a.login.as_str(),
-            "password.change",
-            Some(a.login.as_str()),
-            ip,
-            String::new(),
-        );
-        self.store
-            .commit(vec![
-                Change::SetPassword {
-                    id: a.id.clone(),
-                    hash,
-                    must_change: false,
-                    expires_at: None,
-                    at: now,
-                },
-                Change::EndSessionsOf {
-                    account: a.id.clone(),
-                    except: Some(s.hash.clone()),
-                    at: now,
-                    reason: EndReason::PasswordChanged,
-                },
-                Change::InsertAudit(audit),
-            ])
-            .await?;
+        let audit = self.audit(a.login.as_str(), "password.change", Some(a.login.as_str()), ip, String::new());
+        let mut changes =
+            vec![Change::SetPassword { id: a.id.clone(), hash, must_change: false, expires_at: None, at: now }];
+        changes.extend(self.end_sessions_changes(&a.id, Some(&s.hash), EndReason::PasswordChanged, now).await?);
+        changes.push(Change::InsertAudit(audit));
+        self.store.commit(changes).await?;
         Ok(())
     }
 }
@@ -87,86 +62,35 @@ mod tests {
             roles: vec![Role::Teacher],
             ..NewAccount::default()
         };
-        let cred = app
-            .add_user(&Actor::system(), new, Channel::Cli)
-            .await
-            .expect("add");
+        let cred = app.add_user(&Actor::system(), new, Channel::Cli).await.expect("add");
         let sign_in = |pw: &str| SignInRequest {
             login: "belova.e".into(),
             password: Password::new(pw),
             ip: None,
             user_agent: None,
         };
-        let t1 = app
-            .sign_in(sign_in(cred.password.expose()))
-            .await
-            .expect("first")
-            .token;
-        let t2 = app
-            .sign_in(sign_in(cred.password.expose()))
-            .await
-            .expect("second")
-            .token;
-        let s = app
-            .current_session(t1.clone())
-            .await
-            .expect("lookup")
-            .expect("live");
+        let t1 = app.sign_in(sign_in(cred.password.expose())).await.expect("first").token;
+        let t2 = app.sign_in(sign_in(cred.password.expose())).await.expect("second").token;
+        let s = app.current_session(t1.clone()).await.expect("lookup").expect("live");
         let old = cred.password.clone();
         let good = Password::new("Липовый-мёд-2026");
         let cases: Vec<(Password, Password, Password, &str)> = vec![
-            (
-                old.clone(),
-                good.clone(),
-                Password::new("other-one-2026"),
-                "mismatch",
-            ),
+            (old.clone(), good.clone(), Password::new("other-one-2026"), "mismatch"),
             (old.clone(), old.clone(), old.clone(), "unchanged"),
-            (
-                old.clone(),
-                Password::new("qwerty123"),
-                Password::new("qwerty123"),
-                "common",
-            ),
-            (
-                old.clone(),
-                Password::new("belova-2026!"),
-                Password::new("belova-2026!"),
-                "login",
-            ),
-            (
-                Password::new("not-the-old-one"),
-                good.clone(),
-                good.clone(),
-                "wrong current",
-            ),
+            (old.clone(), Password::new("qwerty123"), Password::new("qwerty123"), "common"),
+            (old.clone(), Password::new("belova-2026!"), Password::new("belova-2026!"), "login"),
+            (Password::new("not-the-old-one"), good.clone(), good.clone(), "wrong current"),
         ];
         for (cur, n, c, why) in cases {
-            assert!(
-                app.change_password(&s, cur, n, c, None).await.is_err(),
-                "{why}"
-            );
+            assert!(app.change_password(&s, cur, n, c, None).await.is_err(), "{why}");
         }
         // Nothing changed: the issued password still works.
-        app.sign_in(sign_in(old.expose()))
-            .await
-            .expect("old still works");
-        app.change_password(&s, old.clone(), good.clone(), good.clone(), None)
-            .await
-            .expect("change");
+        app.sign_in(sign_in(old.expose())).await.expect("old still works");
+        app.change_password(&s, old.clone(), good.clone(), good.clone(), None).await.expect("change");
         assert!(app.sign_in(sign_in(old.expose())).await.is_err());
-        let again = app
-            .sign_in(sign_in(good.expose()))
-            .await
-            .expect("new works");
+        let again = app.sign_in(sign_in(good.expose())).await.expect("new works");
         assert!(!again.account.password_must_change);
-        assert!(
-            app.current_session(t1).await.expect("lookup").is_some(),
-            "this session stays"
-        );
-        assert!(
-            app.current_session(t2).await.expect("lookup").is_none(),
-            "others end"
-        );
+        assert!(app.current_session(t1).await.expect("lookup").is_some(), "this session stays");
+        assert!(app.current_session(t2).await.expect("lookup").is_none(), "others end");
     }
 }

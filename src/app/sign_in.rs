@@ -50,9 +50,7 @@ impl App {
             None => SignInOutcome::UnknownLogin,
             Some(_) if !password_ok => SignInOutcome::BadPassword,
             Some(a) if a.status != AccountStatus::Active => SignInOutcome::Disabled,
-            Some(a)
-                if a.password_must_change && a.password_expires_at.is_some_and(|t| now >= t) =>
-            {
+            Some(a) if a.password_must_change && a.password_expires_at.is_some_and(|t| now >= t) => {
                 SignInOutcome::Expired
             }
             Some(_) => SignInOutcome::Success,
@@ -68,21 +66,15 @@ impl App {
         let account = match (outcome, account) {
             (SignInOutcome::Success, Some(a)) => a,
             (SignInOutcome::Disabled, Some(a)) => {
-                self.store
-                    .commit(vec![Change::InsertSignIn(record)])
-                    .await?;
+                self.store.commit(vec![Change::InsertSignIn(record)]).await?;
                 return Err(AppError::AccountDisabled(a.status));
             }
             (SignInOutcome::Expired, _) => {
-                self.store
-                    .commit(vec![Change::InsertSignIn(record)])
-                    .await?;
+                self.store.commit(vec![Change::InsertSignIn(record)]).await?;
                 return Err(AppError::IssuedPasswordExpired);
             }
             _ => {
-                self.store
-                    .commit(vec![Change::InsertSignIn(record)])
-                    .await?;
+                self.store.commit(vec![Change::InsertSignIn(record)]).await?;
                 return Err(AppError::InvalidCredentials);
             }
         };
@@ -99,10 +91,7 @@ impl App {
         let mut changes = vec![Change::InsertSignIn(record), Change::InsertSession(session)];
         if account.password_must_change {
             // the first sign-in with an issued password is the mark of receipt.
-            changes.push(Change::MarkCredentialsReceived {
-                subject: account.id.clone(),
-                at: now,
-            });
+            changes.push(Change::MarkCredentialsReceived { subject: account.id.clone(), at: now });
         }
         self.store.commit(changes).await?;
         Ok(SignedIn { token, account })
@@ -126,9 +115,7 @@ mod tests {
             roles: vec![Role::Student],
             ..NewAccount::default()
         };
-        app.add_user(&Actor::system(), new, Channel::Cli)
-            .await
-            .expect("add")
+        app.add_user(&Actor::system(), new, Channel::Cli).await.expect("add")
     }
 
     fn req(login: &str, password: &str) -> SignInRequest {
@@ -144,22 +131,11 @@ mod tests {
     async fn first_sign_in_marks_the_journal_and_creates_a_session() {
         let (app, _) = testing::app().await;
         let cred = issued(&app).await;
-        let signed = app
-            .sign_in(req("Kuznetsova.M", cred.password.expose()))
-            .await
-            .expect("sign in");
+        let signed = app.sign_in(req("Kuznetsova.M", cred.password.expose())).await.expect("sign in");
         assert!(signed.account.password_must_change);
-        let journal = app
-            .list_journal(Some("kuznetsova.m"), 5)
-            .await
-            .expect("journal");
+        let journal = app.list_journal(Some("kuznetsova.m"), 5).await.expect("journal");
         assert!(journal[0].received_at.is_some());
-        let s = app
-            .store
-            .find_session(&signed.token.hash())
-            .await
-            .expect("find")
-            .expect("session");
+        let s = app.store.find_session(&signed.token.hash()).await.expect("find").expect("session");
         assert_eq!(s.ip.as_deref(), Some("192.0.2.7"));
     }
 
@@ -167,18 +143,9 @@ mod tests {
     async fn unknown_login_and_wrong_password_look_the_same() {
         let (app, _) = testing::app().await;
         issued(&app).await;
-        let a = app
-            .sign_in(req("kuznetsova.m", "wrong-password"))
-            .await
-            .expect_err("wrong");
-        let b = app
-            .sign_in(req("nobody.here", "wrong-password"))
-            .await
-            .expect_err("unknown");
-        let c = app
-            .sign_in(req("not a login!", "wrong-password"))
-            .await
-            .expect_err("garbage");
+        let a = app.sign_in(req("kuznetsova.m", "wrong-password")).await.expect_err("wrong");
+        let b = app.sign_in(req("nobody.here", "wrong-password")).await.expect_err("unknown");
+        let c = app.sign_in(req("not a login!", "wrong-password")).await.expect_err("garbage");
         for e in [a, b, c] {
             assert!(matches!(e, AppError::InvalidCredentials), "{e:?}");
         }
@@ -188,44 +155,17 @@ mod tests {
     async fn disabled_and_expired_are_told_only_with_the_right_password() {
         let (app, clock) = testing::app().await;
         let cred = issued(&app).await;
-        app.suspend(&Actor::system(), "kuznetsova.m", "test")
-            .await
-            .expect("suspend");
-        let e = app
-            .sign_in(req("kuznetsova.m", "wrong-password"))
-            .await
-            .expect_err("wrong");
+        app.suspend(&Actor::system(), "kuznetsova.m", "test").await.expect("suspend");
+        let e = app.sign_in(req("kuznetsova.m", "wrong-password")).await.expect_err("wrong");
         assert!(matches!(e, AppError::InvalidCredentials));
-        let e = app
-            .sign_in(req("kuznetsova.m", cred.password.expose()))
-            .await
-            .expect_err("suspended");
-        assert!(matches!(
-            e,
-            AppError::AccountDisabled(AccountStatus::Suspended)
-        ));
-        app.activate(&Actor::system(), "kuznetsova.m", "test")
-            .await
-            .expect("activate");
+        let e = app.sign_in(req("kuznetsova.m", cred.password.expose())).await.expect_err("suspended");
+        assert!(matches!(e, AppError::AccountDisabled(AccountStatus::Suspended)));
+        app.activate(&Actor::system(), "kuznetsova.m", "test").await.expect("activate");
         clock.advance(Duration::from_secs(72 * 3600));
-        let e = app
-            .sign_in(req("kuznetsova.m", cred.password.expose()))
-            .await
-            .expect_err("expired");
+        let e = app.sign_in(req("kuznetsova.m", cred.password.expose())).await.expect_err("expired");
         assert!(matches!(e, AppError::IssuedPasswordExpired));
-        let history = app
-            .store
-            .list_sign_ins(&cred.account.id, 10)
-            .await
-            .expect("history");
+        let history = app.store.list_sign_ins(&cred.account.id, 10).await.expect("history");
         let outcomes: Vec<_> = history.iter().map(|r| r.outcome).collect();
-        assert_eq!(
-            outcomes,
-            [
-                SignInOutcome::Expired,
-                SignInOutcome::Disabled,
-                SignInOutcome::BadPassword
-            ]
-        );
+        assert_eq!(outcomes, [SignInOutcome::Expired, SignInOutcome::Disabled, SignInOutcome::BadPassword]);
     }
 }

@@ -15,11 +15,7 @@ use crate::app::AppError;
 use crate::config::Config;
 
 #[derive(Parser)]
-#[command(
-    name = "propusk",
-    version,
-    about = "Single sign-on gateway for a college's learning environment"
-)]
+#[command(name = "propusk", version, about = "Single sign-on gateway for a college's learning environment")]
 pub struct Cli {
     /// Configuration file (TOML); every key can also be set by a PROPUSK_… variable.
     #[arg(long, global = true, env = "PROPUSK_CONFIG")]
@@ -48,10 +44,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("propusk: cannot start the runtime: {e}");
@@ -92,6 +85,8 @@ fn fail(e: &AppError) -> ExitCode {
         AppError::NotFound(what) => (3, format!("{what} not found")),
         AppError::Conflict(what) => (4, format!("{what} already exists")),
         AppError::Profile(p) => (2, p.to_string()),
+        AppError::Client(p) => (2, p.to_string()),
+        AppError::BadLogoutRequest => (2, e.to_string()),
         AppError::PasswordRejected(p) => (2, p.to_string()),
         AppError::Unavailable(why) => (5, format!("the account store is unavailable: {why}")),
         AppError::Busy => (5, e.to_string()),

@@ -114,13 +114,11 @@ pub enum JournalCommand {
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
-    s.parse()
-        .map_err(|e: crate::domain::account::UnknownRole| e.to_string())
+    s.parse().map_err(|e: crate::domain::account::UnknownRole| e.to_string())
 }
 
 fn parse_status(s: &str) -> Result<AccountStatus, String> {
-    s.parse()
-        .map_err(|e: crate::domain::account::UnknownStatus| e.to_string())
+    s.parse().map_err(|e: crate::domain::account::UnknownStatus| e.to_string())
 }
 
 fn parse_channel(s: &str) -> Result<Channel, String> {
@@ -132,17 +130,13 @@ fn parse_channel(s: &str) -> Result<Channel, String> {
 
 /// The operating-system user running the command, as the journal's issuer.
 fn actor() -> Actor {
-    let user = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into());
-    Actor {
-        name: format!("os:{user}"),
-        ip: None,
-    }
+    let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    Actor { name: format!("os:{user}"), ip: None }
 }
 
 async fn open(config: &Config) -> Result<App, ExitCode> {
-    crate::server::build_app(config).await.map_err(|e| {
+    let issuer = crate::server::default_issuer(config, config.listen);
+    crate::server::build_app(config, issuer).await.map(|(app, _)| app).map_err(|e| {
         eprintln!("propusk: {e:#}");
         ExitCode::from(5)
     })
@@ -182,10 +176,7 @@ pub async fn run_user(config: &Config, cmd: UserCommand) -> ExitCode {
             match app.list_users(&filter).await {
                 Ok(list) if l.json => json(&list),
                 Ok(list) => {
-                    println!(
-                        "{:<24} {:<12} {:<28} {:<10} NAME",
-                        "LOGIN", "STATUS", "ROLES", "GROUP"
-                    );
+                    println!("{:<24} {:<12} {:<28} {:<10} NAME", "LOGIN", "STATUS", "ROLES", "GROUP");
                     for a in &list {
                         println!(
                             "{:<24} {:<12} {:<28} {:<10} {}",
@@ -202,20 +193,13 @@ pub async fn run_user(config: &Config, cmd: UserCommand) -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
-        UserCommand::Show {
-            login,
-            json: as_json,
-        } => match app.user_details(&login).await {
+        UserCommand::Show { login, json: as_json } => match app.user_details(&login).await {
             Ok(d) if as_json => json(&d),
             Ok(d) => {
                 print_account(&d.account);
                 println!("live sessions:  {}", d.live_sessions);
                 if let Some(last) = d.sign_ins.iter().find(|r| !r.outcome.is_failure()) {
-                    println!(
-                        "last sign-in:   {} from {}",
-                        last.at.to_human(),
-                        last.ip.as_deref().unwrap_or("?")
-                    );
+                    println!("last sign-in:   {} from {}", last.at.to_human(), last.ip.as_deref().unwrap_or("?"));
                 }
                 println!("credential journal:");
                 print_journal(&d.journal);
@@ -223,11 +207,7 @@ pub async fn run_user(config: &Config, cmd: UserCommand) -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        UserCommand::SetRoles {
-            login,
-            roles,
-            json: as_json,
-        } => {
+        UserCommand::SetRoles { login, roles, json: as_json } => {
             let roles = match Roles::parse_csv(&roles) {
                 Ok(r) => r,
                 Err(e) => {
@@ -235,38 +215,20 @@ pub async fn run_user(config: &Config, cmd: UserCommand) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            done(
-                app.set_roles(&actor, &login, roles).await,
-                as_json,
-                "Roles set",
-            )
+            done(app.set_roles(&actor, &login, roles).await, as_json, "Roles set")
         }
-        UserCommand::ResetPassword {
-            login,
-            channel,
-            json: as_json,
-        } => match app.reset_password(&actor, &login, channel).await {
-            Ok(issued) => print_issued("Password reset", &issued, as_json),
-            Err(e) => fail(&e),
-        },
-        UserCommand::Suspend {
-            login,
-            reason,
-            json: as_json,
-        } => done(
-            app.suspend(&actor, &login, &reason).await,
-            as_json,
-            "Suspended",
-        ),
-        UserCommand::Activate {
-            login,
-            reason,
-            json: as_json,
-        } => done(
-            app.activate(&actor, &login, &reason).await,
-            as_json,
-            "Activated",
-        ),
+        UserCommand::ResetPassword { login, channel, json: as_json } => {
+            match app.reset_password(&actor, &login, channel).await {
+                Ok(issued) => print_issued("Password reset", &issued, as_json),
+                Err(e) => fail(&e),
+            }
+        }
+        UserCommand::Suspend { login, reason, json: as_json } => {
+            done(app.suspend(&actor, &login, &reason).await, as_json, "Suspended")
+        }
+        UserCommand::Activate { login, reason, json: as_json } => {
+            done(app.activate(&actor, &login, &reason).await, as_json, "Activated")
+        }
     }
 }
 
@@ -275,11 +237,7 @@ pub async fn run_journal(config: &Config, cmd: JournalCommand) -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let JournalCommand::List {
-        login,
-        limit,
-        json: as_json,
-    } = cmd;
+    let JournalCommand::List { login, limit, json: as_json } = cmd;
     match app.list_journal(login.as_deref(), limit.min(10_000)).await {
         Ok(entries) if as_json => json(&entries),
         Ok(entries) => {
@@ -312,15 +270,8 @@ fn print_issued(what: &str, i: &IssuedCredential, as_json: bool) -> ExitCode {
     }
     println!("{what}: {} ({})", i.account.login, i.account.full_name);
     println!("Password (shown once): {}", i.password.expose());
-    println!(
-        "It must be changed at first sign-in and stops working at {} if unused.",
-        i.issue.expires_at.to_human()
-    );
-    println!(
-        "Journal: issued by {}, channel {}.",
-        i.issue.issued_by,
-        i.issue.channel.as_str()
-    );
+    println!("It must be changed at first sign-in and stops working at {} if unused.", i.issue.expires_at.to_human());
+    println!("Journal: issued by {}, channel {}.", i.issue.issued_by, i.issue.channel.as_str());
     ExitCode::SUCCESS
 }
 
@@ -330,28 +281,16 @@ fn print_account(a: &Account) {
     println!("name:           {}", a.full_name);
     println!("email:          {}", a.email.as_deref().unwrap_or("-"));
     println!("roles:          {}", a.roles.to_csv());
-    println!(
-        "group:          {}",
-        a.study_group.as_deref().unwrap_or("-")
-    );
+    println!("group:          {}", a.study_group.as_deref().unwrap_or("-"));
     println!("department:     {}", a.department.as_deref().unwrap_or("-"));
-    println!(
-        "external id:    {}",
-        a.external_id.as_deref().unwrap_or("-")
-    );
+    println!("external id:    {}", a.external_id.as_deref().unwrap_or("-"));
     println!("status:         {}", a.status);
-    println!(
-        "must change pw: {}",
-        if a.password_must_change { "yes" } else { "no" }
-    );
+    println!("must change pw: {}", if a.password_must_change { "yes" } else { "no" });
     println!("created:        {}", a.created_at.to_human());
 }
 
 fn print_journal(entries: &[JournalEntry]) {
-    println!(
-        "{:>5} {:<21} {:<20} {:<10} {:<10} {:<16} RECEIVED",
-        "SEQ", "ISSUED", "TO", "KIND", "CHANNEL", "BY"
-    );
+    println!("{:>5} {:<21} {:<20} {:<10} {:<10} {:<16} RECEIVED", "SEQ", "ISSUED", "TO", "KIND", "CHANNEL", "BY");
     for e in entries {
         println!(
             "{:>5} {:<21} {:<20} {:<10} {:<10} {:<16} {}",
@@ -361,8 +300,7 @@ fn print_journal(entries: &[JournalEntry]) {
             e.issue.kind.as_str(),
             e.issue.channel.as_str(),
             e.issue.issued_by,
-            e.received_at
-                .map_or_else(|| "-".to_owned(), |t| t.to_human())
+            e.received_at.map_or_else(|| "-".to_owned(), |t| t.to_human())
         );
     }
 }

@@ -18,14 +18,8 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::Student,
-        Role::Teacher,
-        Role::Staff,
-        Role::EiosAdmin,
-        Role::SecurityOfficer,
-        Role::Librarian,
-    ];
+    pub const ALL: [Role; 6] =
+        [Role::Student, Role::Teacher, Role::Staff, Role::EiosAdmin, Role::SecurityOfficer, Role::Librarian];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,10 +34,7 @@ impl Role {
 
     /// Roles that administer the environment get the stricter session limits of D-3.
     pub fn is_administrative(self) -> bool {
-        matches!(
-            self,
-            Role::EiosAdmin | Role::SecurityOfficer | Role::Librarian
-        )
+        matches!(self, Role::EiosAdmin | Role::SecurityOfficer | Role::Librarian)
     }
 }
 
@@ -54,18 +45,13 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown role {0:?}; known roles: student, teacher, staff, eios_admin, security_officer, librarian"
-)]
+#[error("unknown role {0:?}; known roles: student, teacher, staff, eios_admin, security_officer, librarian")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
     type Err = UnknownRole;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s.trim())
-            .ok_or_else(|| UnknownRole(s.to_owned()))
+        Role::ALL.into_iter().find(|r| r.as_str() == s.trim()).ok_or_else(|| UnknownRole(s.to_owned()))
     }
 }
 
@@ -99,19 +85,11 @@ impl Roles {
 
     /// Comma-separated role ids: the stored form and the CLI's.
     pub fn to_csv(&self) -> String {
-        self.0
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
+        self.0.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
     }
 
     pub fn parse_csv(s: &str) -> Result<Self, UnknownRole> {
-        s.split(',')
-            .filter(|p| !p.trim().is_empty())
-            .map(Role::from_str)
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self::new)
+        s.split(',').filter(|p| !p.trim().is_empty()).map(Role::from_str).collect::<Result<Vec<_>, _>>().map(Self::new)
     }
 }
 
@@ -170,10 +148,7 @@ pub struct UnknownStatus(pub String);
 impl FromStr for AccountStatus {
     type Err = UnknownStatus;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AccountStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s.trim())
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
+        AccountStatus::ALL.into_iter().find(|st| st.as_str() == s.trim()).ok_or_else(|| UnknownStatus(s.to_owned()))
     }
 }
 
@@ -245,27 +220,17 @@ impl NewAccount {
         if full_name.is_empty() || full_name.chars().count() > 200 || has_control(&full_name) {
             return Err(ProfileError::FullName);
         }
-        let email = optional(self.email)
-            .map(|e| {
-                if is_email(&e) {
-                    Ok(e)
-                } else {
-                    Err(ProfileError::Email)
-                }
-            })
-            .transpose()?;
+        let email =
+            optional(self.email).map(|e| if is_email(&e) { Ok(e) } else { Err(ProfileError::Email) }).transpose()?;
         if self.roles.is_empty() {
             return Err(ProfileError::NoRoles);
         }
-        let short =
-            |name: &'static str, v: Option<String>| -> Result<Option<String>, ProfileError> {
-                match optional(v) {
-                    Some(s) if s.chars().count() > 100 || has_control(&s) => {
-                        Err(ProfileError::Field(name))
-                    }
-                    other => Ok(other),
-                }
-            };
+        let short = |name: &'static str, v: Option<String>| -> Result<Option<String>, ProfileError> {
+            match optional(v) {
+                Some(s) if s.chars().count() > 100 || has_control(&s) => Err(ProfileError::Field(name)),
+                other => Ok(other),
+            }
+        };
         Ok(Profile {
             login,
             full_name,
@@ -301,9 +266,7 @@ fn is_email(s: &str) -> bool {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !s
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
 }
 
 #[cfg(test)]
@@ -334,62 +297,14 @@ mod tests {
     #[test]
     fn each_bad_field_is_named() {
         let cases: Vec<(NewAccount, ProfileError)> = vec![
-            (
-                NewAccount {
-                    full_name: " ".into(),
-                    ..base()
-                },
-                ProfileError::FullName,
-            ),
-            (
-                NewAccount {
-                    full_name: "a\u{0}b".into(),
-                    ..base()
-                },
-                ProfileError::FullName,
-            ),
-            (
-                NewAccount {
-                    email: Some("nobody".into()),
-                    ..base()
-                },
-                ProfileError::Email,
-            ),
-            (
-                NewAccount {
-                    email: Some("a@b".into()),
-                    ..base()
-                },
-                ProfileError::Email,
-            ),
-            (
-                NewAccount {
-                    email: Some("<a@b.c>".into()),
-                    ..base()
-                },
-                ProfileError::Email,
-            ),
-            (
-                NewAccount {
-                    roles: vec![],
-                    ..base()
-                },
-                ProfileError::NoRoles,
-            ),
-            (
-                NewAccount {
-                    study_group: Some("x".repeat(101)),
-                    ..base()
-                },
-                ProfileError::Field("study group"),
-            ),
-            (
-                NewAccount {
-                    login: "1x".into(),
-                    ..base()
-                },
-                ProfileError::Login(super::super::ids::LoginError::Start),
-            ),
+            (NewAccount { full_name: " ".into(), ..base() }, ProfileError::FullName),
+            (NewAccount { full_name: "a\u{0}b".into(), ..base() }, ProfileError::FullName),
+            (NewAccount { email: Some("nobody".into()), ..base() }, ProfileError::Email),
+            (NewAccount { email: Some("a@b".into()), ..base() }, ProfileError::Email),
+            (NewAccount { email: Some("<a@b.c>".into()), ..base() }, ProfileError::Email),
+            (NewAccount { roles: vec![], ..base() }, ProfileError::NoRoles),
+            (NewAccount { study_group: Some("x".repeat(101)), ..base() }, ProfileError::Field("study group")),
+            (NewAccount { login: "1x".into(), ..base() }, ProfileError::Login(super::super::ids::LoginError::Start)),
         ];
         for (input, want) in cases {
             assert_eq!(input.clone().validate(), Err(want), "{input:?}");

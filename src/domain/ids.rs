@@ -73,10 +73,7 @@ impl Login {
         if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
             return Err(LoginError::Start);
         }
-        if !s
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-        {
+        if !s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')) {
             return Err(LoginError::Characters);
         }
         Ok(Self(s))
@@ -112,10 +109,8 @@ impl SessionToken {
 
     /// Accepts a token from a cookie if it has the shape of one; anything else is `None`.
     pub fn from_cookie(s: &str) -> Option<Self> {
-        (s.len() == 43
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then(|| Self(s.to_owned()))
+        (s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .then(|| Self(s.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -155,10 +150,8 @@ impl SessionTokenHash {
 
     /// Accepts a handle posted back by a form if it has the shape of one.
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 64
-            && s.bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-        .then(|| Self(s.to_owned()))
+        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+            .then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -186,11 +179,7 @@ mod tests {
         ];
         for (input, want) in cases {
             let got = Login::parse(input);
-            assert_eq!(
-                got.as_ref().map(Login::as_str).map_err(|e| *e),
-                *want,
-                "{input:?}"
-            );
+            assert_eq!(got.as_ref().map(Login::as_str).map_err(|e| *e), *want, "{input:?}");
         }
         assert_eq!(Login::parse(&"a".repeat(65)), Err(LoginError::Length));
         assert!(Login::parse(&"a".repeat(64)).is_ok());

@@ -29,9 +29,7 @@ impl IssueKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [IssueKind::Bootstrap, IssueKind::Initial, IssueKind::Reset]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [IssueKind::Bootstrap, IssueKind::Initial, IssueKind::Reset].into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -60,14 +58,7 @@ impl Channel {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Channel::Console,
-            Channel::Cli,
-            Channel::Slip,
-            Channel::InPerson,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == s)
+        [Channel::Console, Channel::Cli, Channel::Slip, Channel::InPerson].into_iter().find(|c| c.as_str() == s)
     }
 }
 

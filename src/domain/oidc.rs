@@ -21,10 +21,7 @@ impl ClientId {
         (2..=64)
             .contains(&s.len())
             .then_some(())
-            .filter(|_| {
-                s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-            })
+            .filter(|_| s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
             .map(|_| Self(s.to_owned()))
     }
 
@@ -66,14 +63,7 @@ impl SigningAlg {
 }
 
 /// The scopes propusk knows; anything else requested is dropped (RFC 6749 §3.3).
-pub const KNOWN_SCOPES: [&str; 6] = [
-    "openid",
-    "profile",
-    "email",
-    "roles",
-    "groups",
-    "offline_access",
-];
+pub const KNOWN_SCOPES: [&str; 6] = ["openid", "profile", "email", "roles", "groups", "offline_access"];
 
 /// A set of scopes, in a stable order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -82,12 +72,7 @@ pub struct Scopes(BTreeSet<String>);
 impl Scopes {
     /// Parses a space-separated `scope` value (RFC 6749 §3.3), keeping known scopes only.
     pub fn parse_known(s: &str) -> Self {
-        Self(
-            s.split(' ')
-                .filter(|p| KNOWN_SCOPES.contains(p))
-                .map(str::to_owned)
-                .collect(),
-        )
+        Self(s.split(' ').filter(|p| KNOWN_SCOPES.contains(p)).map(str::to_owned).collect())
     }
 
     pub fn contains(&self, s: &str) -> bool {
@@ -108,11 +93,7 @@ impl Scopes {
     }
 
     pub fn to_space_separated(&self) -> String {
-        self.0
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.0.iter().map(String::as_str).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -163,8 +144,7 @@ impl Client {
     /// Whether an account may use this client (a per-client role list until the role
     /// policies decide, R-3).
     pub fn admits(&self, account: &Account) -> bool {
-        self.allowed_roles.is_empty()
-            || account.roles.iter().any(|r| self.allowed_roles.contains(r))
+        self.allowed_roles.is_empty() || account.roles.iter().any(|r| self.allowed_roles.contains(r))
     }
 }
 
@@ -175,9 +155,7 @@ pub enum ClientProblem {
     Id,
     #[error("name: required, at most 200 characters")]
     Name,
-    #[error(
-        "redirect URI {0:?}: must be an absolute https URI without a fragment (http only for loopback)"
-    )]
+    #[error("redirect URI {0:?}: must be an absolute https URI without a fragment (http only for loopback)")]
     RedirectUri(String),
     #[error("at least one redirect URI is required")]
     NoRedirectUri,
@@ -192,10 +170,7 @@ pub enum ClientProblem {
 /// Checks a redirect or logout URI: absolute, no fragment, https unless loopback
 /// (RFC 9700 §2.1, RFC 8252 §7.3).
 pub fn valid_redirect_uri(uri: &str) -> bool {
-    if uri.len() > 2000
-        || uri.contains('#')
-        || uri.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
+    if uri.len() > 2000 || uri.contains('#') || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return false;
     }
     let Some((scheme, rest)) = uri.split_once("://") else {
@@ -204,10 +179,7 @@ pub fn valid_redirect_uri(uri: &str) -> bool {
     let authority = rest.split(['/', '?']).next().unwrap_or("");
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = if host.starts_with('[') {
-        host.split(']')
-            .next()
-            .map(|h| format!("{h}]"))
-            .unwrap_or_default()
+        host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
     } else {
         host.split(':').next().unwrap_or("").to_owned()
     };
@@ -232,11 +204,7 @@ impl Client {
         if self.redirect_uris.is_empty() {
             return Err(ClientProblem::NoRedirectUri);
         }
-        for u in self
-            .redirect_uris
-            .iter()
-            .chain(&self.post_logout_redirect_uris)
-        {
+        for u in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
             if !valid_redirect_uri(u) {
                 return Err(ClientProblem::RedirectUri(u.clone()));
             }
@@ -262,35 +230,24 @@ impl Client {
 /// equals the challenge. A verifier of the wrong shape never matches (§4.1).
 pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     let shape_ok = (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
     shape_ok && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
 }
 
 /// A well-formed S256 challenge: 43 base64url characters.
 pub fn valid_challenge(challenge: &str) -> bool {
-    challenge.len() == 43
-        && challenge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
 /// The user claims a client receives for the granted scopes (OIDC Core §5.4; R-14:
 /// each resource receives only the attributes it needs).
-pub fn user_claims(
-    account: &Account,
-    scopes: &Scopes,
-) -> serde_json::Map<String, serde_json::Value> {
+pub fn user_claims(account: &Account, scopes: &Scopes) -> serde_json::Map<String, serde_json::Value> {
     use serde_json::Value;
     let mut m = serde_json::Map::new();
     m.insert("sub".into(), Value::String(account.id.to_string()));
     if scopes.contains("profile") {
         m.insert("name".into(), Value::String(account.full_name.clone()));
-        m.insert(
-            "preferred_username".into(),
-            Value::String(account.login.to_string()),
-        );
+        m.insert("preferred_username".into(), Value::String(account.login.to_string()));
     }
     if scopes.contains("email") {
         if let Some(e) = &account.email {
@@ -299,20 +256,12 @@ pub fn user_claims(
         }
     }
     if scopes.contains("roles") {
-        let roles: Vec<Value> = account
-            .roles
-            .iter()
-            .map(|r: Role| Value::String(r.as_str().into()))
-            .collect();
+        let roles: Vec<Value> = account.roles.iter().map(|r: Role| Value::String(r.as_str().into())).collect();
         m.insert("roles".into(), Value::Array(roles));
     }
     if scopes.contains("groups") {
-        let groups: Vec<Value> = account
-            .study_group
-            .iter()
-            .chain(account.department.iter())
-            .map(|g| Value::String(g.clone()))
-            .collect();
+        let groups: Vec<Value> =
+            account.study_group.iter().chain(account.department.iter()).map(|g| Value::String(g.clone())).collect();
         m.insert("groups".into(), Value::Array(groups));
     }
     m
@@ -328,10 +277,7 @@ mod tests {
     #[test]
     fn redirect_uris() {
         let cases = [
-            (
-                "https://moodle.college.example/admin/oauth2callback.php",
-                true,
-            ),
+            ("https://moodle.college.example/admin/oauth2callback.php", true),
             ("https://app.example:8443/cb?x=1", true),
             ("http://127.0.0.1:5000/callback", true),
             ("http://localhost/cb", true),
@@ -356,10 +302,7 @@ mod tests {
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(pkce_matches(verifier, challenge));
         assert!(valid_challenge(challenge));
-        assert!(!pkce_matches(
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK",
-            challenge
-        ));
+        assert!(!pkce_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK", challenge));
         assert!(!pkce_matches("short", challenge));
         assert!(!valid_challenge("plain-value"));
     }
@@ -385,17 +328,10 @@ mod tests {
         };
         let only_openid = user_claims(&account, &Scopes::parse_known("openid"));
         assert_eq!(only_openid.keys().collect::<Vec<_>>(), ["sub"]);
-        let all = user_claims(
-            &account,
-            &Scopes::parse_known("openid profile email roles groups"),
-        );
+        let all = user_claims(&account, &Scopes::parse_known("openid profile email roles groups"));
         assert_eq!(all["preferred_username"], "ivanov.ii");
         assert_eq!(all["roles"], serde_json::json!(["student"]));
         assert_eq!(all["groups"], serde_json::json!(["ИС-21"]));
-        assert!(
-            !serde_json::to_string(&all)
-                .expect("json")
-                .contains("secret-register-number")
-        );
+        assert!(!serde_json::to_string(&all).expect("json").contains("secret-register-number"));
     }
 }

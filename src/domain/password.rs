@@ -61,21 +61,13 @@ pub struct PasswordPolicy {
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
-        Self {
-            min_length: 8,
-            max_length: 128,
-        }
+        Self { min_length: 8, max_length: 128 }
     }
 }
 
 impl PasswordPolicy {
     /// Checks a password chosen by `login` whose name is `full_name`.
-    pub fn check(
-        &self,
-        password: &str,
-        login: &str,
-        full_name: &str,
-    ) -> Result<(), PasswordProblem> {
+    pub fn check(&self, password: &str, login: &str, full_name: &str) -> Result<(), PasswordProblem> {
         let len = password.chars().count();
         if len < self.min_length {
             return Err(PasswordProblem::TooShort(self.min_length));
@@ -90,8 +82,8 @@ impl PasswordPolicy {
         }
         // The whole login, and each part of it such as "ivanov" in "ivanov.ii".
         let login_l = login.to_lowercase();
-        let login_parts = std::iter::once(login_l.as_str())
-            .chain(login_l.split(['.', '_', '-']).filter(|p| p.len() >= 4));
+        let login_parts =
+            std::iter::once(login_l.as_str()).chain(login_l.split(['.', '_', '-']).filter(|p| p.len() >= 4));
         for part in login_parts {
             if part.len() >= 3 && (lower.contains(part) || latin.contains(part)) {
                 return Err(PasswordProblem::ContainsLogin);
@@ -102,10 +94,7 @@ impl PasswordPolicy {
             .filter(|p| p.chars().count() >= 3)
             .map(str::to_lowercase)
             .collect();
-        if name_parts
-            .iter()
-            .any(|p| lower.contains(p.as_str()) || latin.contains(&latin_keys(p)))
-        {
+        if name_parts.iter().any(|p| lower.contains(p.as_str()) || latin.contains(&latin_keys(p))) {
             return Err(PasswordProblem::ContainsName);
         }
         let mut inputs: Vec<&str> = vec![login];
@@ -124,11 +113,7 @@ const ISSUE_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 /// from a 31-letter alphabet, about 79 bits, easy to type from paper.
 pub fn generate_issued(rng: &mut impl Rng) -> Password {
     let groups: Vec<String> = (0..4)
-        .map(|_| {
-            (0..4)
-                .map(|_| char::from(ISSUE_ALPHABET[rng.gen_range(0..ISSUE_ALPHABET.len())]))
-                .collect()
-        })
+        .map(|_| (0..4).map(|_| char::from(ISSUE_ALPHABET[rng.gen_range(0..ISSUE_ALPHABET.len())])).collect())
         .collect();
     Password(groups.join("-"))
 }
@@ -157,14 +142,7 @@ fn strip_digits_and_marks(s: &str) -> &str {
 fn latin_keys(s: &str) -> String {
     const RU: &str = "йцукенгшщзхъфывапролджэячсмитьбюё";
     const EN: &str = "qwertyuiop[]asdfghjkl;'zxcvbnm,.`";
-    s.chars()
-        .map(|c| {
-            RU.chars()
-                .position(|r| r == c)
-                .and_then(|i| EN.chars().nth(i))
-                .unwrap_or(c)
-        })
-        .collect()
+    s.chars().map(|c| RU.chars().position(|r| r == c).and_then(|i| EN.chars().nth(i)).unwrap_or(c)).collect()
 }
 
 #[cfg(test)]
@@ -199,10 +177,7 @@ mod tests {
             assert_eq!(p.check(pw, login, name), *want, "{pw:?}");
         }
         let long = "Zq7!".repeat(40);
-        assert_eq!(
-            p.check(&long, login, name),
-            Err(PasswordProblem::TooLong(128))
-        );
+        assert_eq!(p.check(&long, login, name), Err(PasswordProblem::TooLong(128)));
     }
 
     #[test]
@@ -215,10 +190,7 @@ mod tests {
             assert_eq!(s.len(), 19);
             assert!(s.split('-').all(|g| g.len() == 4));
             assert!(!s.contains(['0', 'o', '1', 'l', 'i']));
-            assert_eq!(
-                PasswordPolicy::default().check(s, "student.x", "Студент Икс"),
-                Ok(())
-            );
+            assert_eq!(PasswordPolicy::default().check(s, "student.x", "Студент Икс"), Ok(()));
             assert!(seen.insert(s.to_owned()));
         }
     }

@@ -27,11 +27,7 @@ impl Default for SessionLimits {
 impl SessionLimits {
     /// An account holding any administrative role gets the shorter idle limit.
     pub fn idle_for(&self, roles: &Roles) -> Duration {
-        if roles.any_administrative() {
-            self.idle_administrative
-        } else {
-            self.idle_learner
-        }
+        if roles.any_administrative() { self.idle_administrative } else { self.idle_learner }
     }
 }
 
@@ -70,12 +66,7 @@ pub struct SessionTimes {
 
 impl SessionTimes {
     pub fn start(now: Timestamp, idle_timeout: Duration, limits: &SessionLimits) -> Self {
-        Self {
-            created_at: now,
-            last_seen_at: now,
-            idle_timeout,
-            expires_at: now.saturating_add(limits.absolute),
-        }
+        Self { created_at: now, last_seen_at: now, idle_timeout, expires_at: now.saturating_add(limits.absolute) }
     }
 
     /// `Some(reason)` when the session is over at `now`.
@@ -104,18 +95,9 @@ mod tests {
     #[test]
     fn idle_limit_depends_on_roles() {
         let l = SessionLimits::default();
-        assert_eq!(
-            l.idle_for(&Roles::new([Role::Student])),
-            Duration::from_secs(3600)
-        );
-        assert_eq!(
-            l.idle_for(&Roles::new([Role::Teacher, Role::EiosAdmin])),
-            Duration::from_secs(900)
-        );
-        assert_eq!(
-            l.idle_for(&Roles::new([Role::Librarian])),
-            Duration::from_secs(900)
-        );
+        assert_eq!(l.idle_for(&Roles::new([Role::Student])), Duration::from_secs(3600));
+        assert_eq!(l.idle_for(&Roles::new([Role::Teacher, Role::EiosAdmin])), Duration::from_secs(900));
+        assert_eq!(l.idle_for(&Roles::new([Role::Librarian])), Duration::from_secs(900));
     }
 
     #[test]
@@ -125,29 +107,16 @@ mod tests {
         let mut s = SessionTimes::start(t0, Duration::from_secs(900), &l);
         let min = Duration::from_secs(60);
         assert_eq!(s.ended_at(t0.saturating_add(14 * min)), None);
-        assert_eq!(
-            s.ended_at(t0.saturating_add(15 * min)),
-            Some(EndReason::Idle)
-        );
+        assert_eq!(s.ended_at(t0.saturating_add(15 * min)), Some(EndReason::Idle));
         // Kept busy, it still ends at the absolute limit.
         s.last_seen_at = t0.saturating_add(12 * 60 * min - min);
-        assert_eq!(
-            s.ended_at(t0.saturating_add(12 * 60 * min - Duration::from_secs(1))),
-            None
-        );
-        assert_eq!(
-            s.ended_at(t0.saturating_add(12 * 60 * min)),
-            Some(EndReason::Expired)
-        );
+        assert_eq!(s.ended_at(t0.saturating_add(12 * 60 * min - Duration::from_secs(1))), None);
+        assert_eq!(s.ended_at(t0.saturating_add(12 * 60 * min)), Some(EndReason::Expired));
     }
 
     #[test]
     fn touches_are_rate_limited() {
-        let s = SessionTimes::start(
-            Timestamp::from_millis(0),
-            Duration::from_secs(3600),
-            &SessionLimits::default(),
-        );
+        let s = SessionTimes::start(Timestamp::from_millis(0), Duration::from_secs(3600), &SessionLimits::default());
         assert!(!s.needs_touch(Timestamp::from_millis(59_000)));
         assert!(s.needs_touch(Timestamp::from_millis(60_000)));
     }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::error::HttpError;
-use super::extract::{ClientInfo, Form, Signed};
+use super::extract::{ClientInfo, Form, Signed, local_path};
 use super::i18n::Lang;
 use super::{AppState, csrf_ok, pages};
 use crate::app::AppError;
@@ -30,11 +30,7 @@ pub async fn overview(
     if s.account.password_must_change {
         return Ok(Redirect::to("/account/password").into_response());
     }
-    let o = state
-        .app
-        .account_overview(&s)
-        .await
-        .map_err(HttpError::app(lang))?;
+    let o = state.app.account_overview(&s).await.map_err(HttpError::app(lang))?;
     let t = lang.t();
     let notice = match q.done.as_deref() {
         Some("password") => Some(t.password_changed),
@@ -45,14 +41,14 @@ pub async fn overview(
     Ok(pages::account(lang, &s.token.csrf_token(), &o, notice).into_response())
 }
 
-pub async fn password_page(lang: Lang, Signed(s): Signed) -> Response {
-    pages::change_password(
-        lang,
-        &s.token.csrf_token(),
-        s.account.password_must_change,
-        None,
-    )
-    .into_response()
+#[derive(Deserialize)]
+pub struct Next {
+    next: Option<String>,
+}
+
+pub async fn password_page(lang: Lang, Signed(s): Signed, Query(q): Query<Next>) -> Response {
+    let next = q.next.as_deref().map(|n| local_path(Some(n)));
+    pages::change_password(lang, &s.token.csrf_token(), s.account.password_must_change, None, next).into_response()
 }
 
 #[derive(Deserialize)]
@@ -65,6 +61,7 @@ pub struct PasswordForm {
     new: String,
     #[serde(default)]
     confirm: String,
+    next: Option<String>,
 }
 
 pub async fn change_password(
@@ -89,12 +86,16 @@ pub async fn change_password(
         )
         .await;
     let message = match result {
-        Ok(()) => return Ok(Redirect::to("/account?done=password").into_response()),
+        Ok(()) => {
+            let to = f.next.as_deref().map_or("/account?done=password", |n| local_path(Some(n)));
+            return Ok(Redirect::to(to).into_response());
+        }
         Err(AppError::PasswordRejected(p)) => lang.password_problem(p),
         Err(AppError::WrongCurrentPassword) => lang.t().wrong_current_password.to_owned(),
         Err(e) => return Err(HttpError::App(e, lang)),
     };
-    let page = pages::change_password(lang, &csrf, s.account.password_must_change, Some(&message));
+    let next = f.next.as_deref().map(|n| local_path(Some(n)));
+    let page = pages::change_password(lang, &csrf, s.account.password_must_change, Some(&message), next);
     Ok((StatusCode::BAD_REQUEST, page).into_response())
 }
 
@@ -116,18 +117,9 @@ pub async fn end_session(
     if !csrf_ok(&f.csrf, &s.token.csrf_token()) {
         return Err(HttpError::Csrf(lang));
     }
-    let target = SessionTokenHash::parse(&f.session)
-        .ok_or(HttpError::BadRequest(StatusCode::BAD_REQUEST, lang))?;
-    let to = if target == s.hash {
-        "/sign-in?signed_out=1"
-    } else {
-        "/account?done=session"
-    };
-    state
-        .app
-        .end_session(&s, target, client.ip_string().as_deref())
-        .await
-        .map_err(HttpError::app(lang))?;
+    let target = SessionTokenHash::parse(&f.session).ok_or(HttpError::BadRequest(StatusCode::BAD_REQUEST, lang))?;
+    let to = if target == s.hash { "/sign-in?signed_out=1" } else { "/account?done=session" };
+    state.app.end_session(&s, target, client.ip_string().as_deref()).await.map_err(HttpError::app(lang))?;
     Ok(Redirect::to(to).into_response())
 }
 
@@ -147,10 +139,6 @@ pub async fn end_other_sessions(
     if !csrf_ok(&f.csrf, &s.token.csrf_token()) {
         return Err(HttpError::Csrf(lang));
     }
-    state
-        .app
-        .end_other_sessions(&s, client.ip_string().as_deref())
-        .await
-        .map_err(HttpError::app(lang))?;
+    state.app.end_other_sessions(&s, client.ip_string().as_deref()).await.map_err(HttpError::app(lang))?;
     Ok(Redirect::to("/account?done=others").into_response())
 }

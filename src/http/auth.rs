@@ -8,9 +8,7 @@ use rand::RngCore as _;
 use serde::Deserialize;
 
 use super::error::HttpError;
-use super::extract::{
-    ClientInfo, Form, MaybeSigned, PRE_CSRF_COOKIE, SESSION_COOKIE, Signed, cookie, local_path,
-};
+use super::extract::{ClientInfo, Form, MaybeSigned, PRE_CSRF_COOKIE, SESSION_COOKIE, Signed, cookie, local_path};
 use super::i18n::Lang;
 use super::{AppState, csrf_ok, host_cookie, pages};
 use crate::app::{AppError, SignInRequest};
@@ -20,6 +18,10 @@ use crate::domain::password::Password;
 pub struct SignInQuery {
     next: Option<String>,
     signed_out: Option<String>,
+    /// Ask for the password even when signed in (`prompt=login`, `max_age`).
+    force: Option<String>,
+    /// Prefill the login (`login_hint`).
+    login: Option<String>,
 }
 
 /// The sign-in form. A fresh anti-forgery cookie is set when the browser has none.
@@ -30,11 +32,12 @@ pub async fn sign_in_page(
     headers: HeaderMap,
 ) -> Response {
     let next = local_path(q.next.as_deref()).to_owned();
-    if session.is_some() {
+    if session.is_some() && q.force.is_none() {
         return Redirect::to(&next).into_response();
     }
     let notice = q.signed_out.is_some().then_some(lang.t().signed_out);
-    form_response(&headers, lang, StatusCode::OK, None, notice, "", &next)
+    let login: String = q.login.unwrap_or_default().chars().take(64).collect();
+    form_response(&headers, lang, StatusCode::OK, None, notice, &login, &next)
 }
 
 fn form_response(
@@ -46,24 +49,15 @@ fn form_response(
     login: &str,
     next: &str,
 ) -> Response {
-    let existing = cookie(headers, PRE_CSRF_COOKIE)
-        .filter(|v| v.len() == 43)
-        .map(str::to_owned);
+    let existing = cookie(headers, PRE_CSRF_COOKIE).filter(|v| v.len() == 43).map(str::to_owned);
     let token = existing.clone().unwrap_or_else(|| {
         let mut b = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut b);
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
     });
-    let mut resp = (
-        status,
-        pages::sign_in(lang, &token, error, notice, login, next),
-    )
-        .into_response();
+    let mut resp = (status, pages::sign_in(lang, &token, error, notice, login, next)).into_response();
     if existing.is_none() {
-        resp.headers_mut().append(
-            header::SET_COOKIE,
-            host_cookie(PRE_CSRF_COOKIE, &token, None),
-        );
+        resp.headers_mut().append(header::SET_COOKIE, host_cookie(PRE_CSRF_COOKIE, &token, None));
     }
     resp
 }
@@ -103,16 +97,18 @@ pub async fn sign_in(
         Ok(signed) => {
             tracing::info!(login = %signed.account.login, ip = ?client.ip, "signed in");
             let to = if signed.account.password_must_change {
-                "/account/password"
+                if next == "/account" {
+                    "/account/password".to_owned()
+                } else {
+                    format!("/account/password?next={}", super::extract::urlencode(&next))
+                }
             } else {
-                next.as_str()
+                next.clone()
             };
-            let mut resp = Redirect::to(to).into_response();
+            let mut resp = Redirect::to(&to).into_response();
             let max_age = state.app.settings.session_limits.absolute.as_secs();
-            resp.headers_mut().append(
-                header::SET_COOKIE,
-                host_cookie(SESSION_COOKIE, signed.token.expose(), Some(max_age)),
-            );
+            resp.headers_mut()
+                .append(header::SET_COOKIE, host_cookie(SESSION_COOKIE, signed.token.expose(), Some(max_age)));
             Ok(resp)
         }
         Err(AppError::InvalidCredentials) => {
@@ -136,15 +132,9 @@ pub async fn sign_in(
             &login_echo,
             &next,
         )),
-        Err(AppError::IssuedPasswordExpired) => Ok(form_response(
-            &headers,
-            lang,
-            StatusCode::FORBIDDEN,
-            Some(t.issued_expired),
-            None,
-            &login_echo,
-            &next,
-        )),
+        Err(AppError::IssuedPasswordExpired) => {
+            Ok(form_response(&headers, lang, StatusCode::FORBIDDEN, Some(t.issued_expired), None, &login_echo, &next))
+        }
         Err(e) => Err(HttpError::App(e, lang)),
     }
 }
@@ -165,13 +155,8 @@ pub async fn sign_out(
     if !csrf_ok(&form.csrf, &s.token.csrf_token()) {
         return Err(HttpError::Csrf(lang));
     }
-    state
-        .app
-        .sign_out(&s, client.ip_string().as_deref())
-        .await
-        .map_err(HttpError::app(lang))?;
+    state.app.sign_out(&s, client.ip_string().as_deref()).await.map_err(HttpError::app(lang))?;
     let mut resp = Redirect::to("/sign-in?signed_out=1").into_response();
-    resp.headers_mut()
-        .append(header::SET_COOKIE, host_cookie(SESSION_COOKIE, "", Some(0)));
+    resp.headers_mut().append(header::SET_COOKIE, host_cookie(SESSION_COOKIE, "", Some(0)));
     Ok(resp)
 }

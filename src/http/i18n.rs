@@ -43,13 +43,7 @@ impl Lang {
         for part in header.split(',') {
             let mut it = part.split(';');
             let tag = it.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = it
-                .find_map(|p| {
-                    p.trim()
-                        .strip_prefix("q=")
-                        .and_then(|q| q.parse::<f32>().ok())
-                })
-                .unwrap_or(1.0);
+            let q = it.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
             let lang = match tag.split('-').next() {
                 Some("ru") => Lang::Ru,
                 Some("en") => Lang::En,
@@ -131,6 +125,15 @@ pub struct Texts {
     pub internal: &'static str,
     pub go_to_sign_in: &'static str,
     pub contact_admin: &'static str,
+    pub bad_logout: &'static str,
+    pub unknown_client: &'static str,
+    pub bad_redirect_uri: &'static str,
+    pub refused_title: &'static str,
+    pub refused_text: &'static str,
+    pub logout_title: &'static str,
+    pub logout_question: &'static str,
+    pub logout_button: &'static str,
+    pub cancel: &'static str,
 }
 
 pub static RU: Texts = Texts {
@@ -194,6 +197,15 @@ pub static RU: Texts = Texts {
     internal: "Произошла внутренняя ошибка. Мы уже знаем о ней; повторите попытку позже.",
     go_to_sign_in: "Перейти ко входу",
     contact_admin: "Если не получается войти, обратитесь к ответственному за ЭИОС.",
+    bad_logout: "Запрос на выход составлен неверно: адрес возврата не зарегистрирован. Закройте вкладку или перейдите в личный кабинет.",
+    unknown_client: "Приложение, которое направило вас сюда, не зарегистрировано в системе единого входа. Сообщите об этом ответственному за ЭИОС.",
+    bad_redirect_uri: "Приложение указало незарегистрированный адрес возврата. Из соображений безопасности переход не выполнен. Сообщите об этом ответственному за ЭИОС.",
+    refused_title: "Доступ не предоставлен",
+    refused_text: "У вашей учётной записи нет доступа к ресурсу",
+    logout_title: "Выход",
+    logout_question: "Выйти из системы единого входа? Вы выйдете из всех подключённых ресурсов.",
+    logout_button: "Выйти",
+    cancel: "Отмена",
 };
 
 pub static EN: Texts = Texts {
@@ -257,6 +269,15 @@ pub static EN: Texts = Texts {
     internal: "Something went wrong on our side. It has been logged; please try again later.",
     go_to_sign_in: "Go to sign-in",
     contact_admin: "If you cannot sign in, contact the learning environment administrator.",
+    bad_logout: "The sign-out request is not valid: its return address is not registered. Close this tab or go to your personal account.",
+    unknown_client: "The application that sent you here is not registered with single sign-on. Please tell the learning environment administrator.",
+    bad_redirect_uri: "The application asked to return to an address that is not registered, so for your safety you were not sent there. Please tell the learning environment administrator.",
+    refused_title: "Access not granted",
+    refused_text: "Your account has no access to",
+    logout_title: "Sign out",
+    logout_question: "Sign out of single sign-on? You will be signed out of every connected resource.",
+    logout_button: "Sign out",
+    cancel: "Cancel",
 };
 
 impl Lang {
@@ -301,9 +322,7 @@ impl Lang {
             (Lang::Ru, AccountStatus::Compromised) => {
                 "Учётная запись заблокирована после сообщения о компрометации. Обратитесь к уполномоченному по безопасности."
             }
-            (Lang::Ru, AccountStatus::Suspended) => {
-                "Доступ приостановлен. Обратитесь к ответственному за ЭИОС."
-            }
+            (Lang::Ru, AccountStatus::Suspended) => "Доступ приостановлен. Обратитесь к ответственному за ЭИОС.",
             (Lang::Ru, AccountStatus::Blocked | AccountStatus::Active) => {
                 "Учётная запись заблокирована. Обратитесь к ответственному за ЭИОС."
             }
@@ -326,16 +345,10 @@ impl Lang {
         match (self, p) {
             (Lang::Ru, PasswordProblem::TooShort(n)) => format!("Пароль короче {n} символов."),
             (Lang::Ru, PasswordProblem::TooLong(n)) => format!("Пароль длиннее {n} символов."),
-            (Lang::Ru, PasswordProblem::Common) => {
-                "Этот пароль слишком распространён или встречался в утечках.".into()
-            }
+            (Lang::Ru, PasswordProblem::Common) => "Этот пароль слишком распространён или встречался в утечках.".into(),
             (Lang::Ru, PasswordProblem::Guessable) => "Этот пароль слишком легко подобрать.".into(),
-            (Lang::Ru, PasswordProblem::ContainsLogin) => {
-                "Пароль не должен содержать логин.".into()
-            }
-            (Lang::Ru, PasswordProblem::ContainsName) => {
-                "Пароль не должен содержать части вашего имени.".into()
-            }
+            (Lang::Ru, PasswordProblem::ContainsLogin) => "Пароль не должен содержать логин.".into(),
+            (Lang::Ru, PasswordProblem::ContainsName) => "Пароль не должен содержать части вашего имени.".into(),
             (Lang::Ru, PasswordProblem::Unchanged) => "Новый пароль совпадает с текущим.".into(),
             (Lang::Ru, PasswordProblem::Mismatch) => "Новые пароли не совпадают.".into(),
             (Lang::En, PasswordProblem::TooShort(n)) => {
@@ -344,19 +357,11 @@ impl Lang {
             (Lang::En, PasswordProblem::TooLong(n)) => {
                 format!("The password is longer than {n} characters.")
             }
-            (Lang::En, PasswordProblem::Common) => {
-                "This password is too common or has appeared in leaks.".into()
-            }
+            (Lang::En, PasswordProblem::Common) => "This password is too common or has appeared in leaks.".into(),
             (Lang::En, PasswordProblem::Guessable) => "This password is too easy to guess.".into(),
-            (Lang::En, PasswordProblem::ContainsLogin) => {
-                "The password must not contain your login.".into()
-            }
-            (Lang::En, PasswordProblem::ContainsName) => {
-                "The password must not contain parts of your name.".into()
-            }
-            (Lang::En, PasswordProblem::Unchanged) => {
-                "The new password is the same as the current one.".into()
-            }
+            (Lang::En, PasswordProblem::ContainsLogin) => "The password must not contain your login.".into(),
+            (Lang::En, PasswordProblem::ContainsName) => "The password must not contain parts of your name.".into(),
+            (Lang::En, PasswordProblem::Unchanged) => "The new password is the same as the current one.".into(),
             (Lang::En, PasswordProblem::Mismatch) => "The new passwords differ.".into(),
         }
     }

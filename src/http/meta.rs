@@ -20,11 +20,7 @@ pub struct Next {
 }
 
 /// Remembers the chosen language for a year and returns to the page it was chosen on.
-pub async fn switch_language(
-    lang: Lang,
-    Path(code): Path<String>,
-    Query(q): Query<Next>,
-) -> Response {
+pub async fn switch_language(lang: Lang, Path(code): Path<String>, Query(q): Query<Next>) -> Response {
     let Some(chosen) = Lang::from_code(&code) else {
         return HttpError::NotFound(lang).into_response();
     };
@@ -33,10 +29,7 @@ pub async fn switch_language(
         None => "/",
     };
     let mut resp = Redirect::to(next).into_response();
-    let cookie = format!(
-        "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; Secure",
-        chosen.code()
-    );
+    let cookie = format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; Secure", chosen.code());
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -62,14 +55,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 pub async fn stylesheet() -> Response {
     (
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/css; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
         ],
         include_str!("../../static/propusk.css"),
     )

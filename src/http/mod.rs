@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod i18n;
 mod meta;
+mod oidc;
 pub mod pages;
 #[cfg(test)]
 mod tests;
@@ -40,19 +41,14 @@ pub fn router(state: AppState) -> Router {
         .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .route("/sign-out", post(auth::sign_out))
         .route("/account", get(account::overview))
-        .route(
-            "/account/password",
-            get(account::password_page).post(account::change_password),
-        )
+        .route("/account/password", get(account::password_page).post(account::change_password))
         .route("/account/sessions/end", post(account::end_session))
-        .route(
-            "/account/sessions/end-others",
-            post(account::end_other_sessions),
-        )
+        .route("/account/sessions/end-others", post(account::end_other_sessions))
         .route("/lang/{code}", get(meta::switch_language))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
         .route("/static/propusk.css", get(meta::stylesheet))
+        .merge(oidc::routes())
         .fallback(meta::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
@@ -70,38 +66,22 @@ async fn security_headers(mut resp: Response) -> Response {
              frame-ancestors 'none'; base-uri 'none'",
         ),
     );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::STRICT_TRANSPORT_SECURITY,
-        HeaderValue::from_static("max-age=31536000"),
-    );
-    h.entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
+    h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     resp
 }
 
 /// Constant-time comparison of a posted anti-forgery token with the expected one.
 fn csrf_ok(posted: &str, expected: &str) -> bool {
-    !expected.is_empty()
-        && posted.len() == expected.len()
-        && bool::from(posted.as_bytes().ct_eq(expected.as_bytes()))
+    !expected.is_empty() && posted.len() == expected.len() && bool::from(posted.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// `Set-Cookie` for a `__Host-` cookie: Secure, whole site, no domain.
 fn host_cookie(name: &str, value: &str, max_age_secs: Option<u64>) -> HeaderValue {
-    let age = max_age_secs
-        .map(|s| format!("; Max-Age={s}"))
-        .unwrap_or_default();
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax{age}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""))
+    let age = max_age_secs.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax{age}"))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
 }

@@ -64,21 +64,9 @@ pub fn layout(f: &Frame<'_>, flash: Option<Flash<'_>>, body: Markup) -> Markup {
     }
 }
 
-pub fn sign_in(
-    lang: Lang,
-    csrf: &str,
-    error: Option<&str>,
-    notice: Option<&str>,
-    login: &str,
-    next: &str,
-) -> Markup {
+pub fn sign_in(lang: Lang, csrf: &str, error: Option<&str>, notice: Option<&str>, login: &str, next: &str) -> Markup {
     let t = lang.t();
-    let frame = Frame {
-        lang,
-        title: t.sign_in_title,
-        signed_in: None,
-        here: "/sign-in",
-    };
+    let frame = Frame { lang, title: t.sign_in_title, signed_in: None, here: "/sign-in" };
     let flash = error.map(Flash::Error).or(notice.map(Flash::Notice));
     let invalid = error.is_some();
     layout(
@@ -108,17 +96,10 @@ pub fn sign_in(
     )
 }
 
-pub fn change_password(lang: Lang, csrf: &str, forced: bool, error: Option<&str>) -> Markup {
+pub fn change_password(lang: Lang, csrf: &str, forced: bool, error: Option<&str>, next: Option<&str>) -> Markup {
     let t = lang.t();
-    let frame = Frame {
-        lang,
-        title: t.change_password,
-        signed_in: Some(csrf),
-        here: "/account/password",
-    };
-    let flash = error
-        .map(Flash::Error)
-        .or(forced.then_some(Flash::Notice(t.must_change_password)));
+    let frame = Frame { lang, title: t.change_password, signed_in: Some(csrf), here: "/account/password" };
+    let flash = error.map(Flash::Error).or(forced.then_some(Flash::Notice(t.must_change_password)));
     let invalid = error.is_some();
     layout(
         &frame,
@@ -126,6 +107,7 @@ pub fn change_password(lang: Lang, csrf: &str, forced: bool, error: Option<&str>
         html! {
             form.card method="post" action="/account/password" {
                 input type="hidden" name="csrf" value=(csrf);
+                @if let Some(n) = next { input type="hidden" name="next" value=(n); }
                 div.field {
                     label for="current" { (t.current_password) }
                     input #current name="current" type="password" autocomplete="current-password"
@@ -152,12 +134,7 @@ pub fn change_password(lang: Lang, csrf: &str, forced: bool, error: Option<&str>
 pub fn account(lang: Lang, csrf: &str, o: &AccountOverview, notice: Option<&str>) -> Markup {
     let t = lang.t();
     let a = &o.account;
-    let frame = Frame {
-        lang,
-        title: t.account_title,
-        signed_in: Some(csrf),
-        here: "/account",
-    };
+    let frame = Frame { lang, title: t.account_title, signed_in: Some(csrf), here: "/account" };
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| t.not_set.to_owned());
     let roles: Vec<&str> = a.roles.iter().map(|r| lang.role(r)).collect();
     layout(
@@ -264,12 +241,7 @@ fn sign_in_table(lang: Lang, rows: &[SignInRecord], id: &str) -> Markup {
 
 pub fn error(lang: Lang, message: &str, show_sign_in: bool) -> Markup {
     let t = lang.t();
-    let frame = Frame {
-        lang,
-        title: t.error_title,
-        signed_in: None,
-        here: "/sign-in",
-    };
+    let frame = Frame { lang, title: t.error_title, signed_in: None, here: "/sign-in" };
     layout(
         &frame,
         Some(Flash::Error(message)),
@@ -294,8 +266,47 @@ fn short_agent(ua: &str) -> &str {
         ("Safari/", "Safari"),
         ("curl/", "curl"),
     ];
-    KNOWN
-        .iter()
-        .find(|(k, _)| ua.contains(k))
-        .map_or(ua, |(_, n)| n)
+    KNOWN.iter().find(|(k, _)| ua.contains(k)).map_or(ua, |(_, n)| n)
+}
+
+/// The role policy refuses this person this resource: say so and whom to ask.
+pub fn refused(lang: Lang, resource: &str) -> Markup {
+    let t = lang.t();
+    let frame = Frame { lang, title: t.refused_title, signed_in: None, here: "/account" };
+    layout(
+        &frame,
+        Some(Flash::Error(&format!("{} «{resource}».", t.refused_text))),
+        html! {
+            p { (t.contact_admin) }
+            p { a href="/account" { (t.back_to_account) } }
+        },
+    )
+}
+
+/// Asks before signing out when the request did not prove it came from the person's client.
+pub fn confirm_logout(lang: Lang, csrf: &str, req: &crate::app::oidc::LogoutRequest) -> Markup {
+    let t = lang.t();
+    let frame = Frame { lang, title: t.logout_title, signed_in: None, here: "/account" };
+    let hidden = [
+        ("id_token_hint", &req.id_token_hint),
+        ("client_id", &req.client_id),
+        ("post_logout_redirect_uri", &req.post_logout_redirect_uri),
+        ("state", &req.state),
+    ];
+    layout(
+        &frame,
+        None,
+        html! {
+            p { (t.logout_question) }
+            form.card method="post" action="/logout" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="confirm" value="1";
+                @for (name, value) in hidden {
+                    @if let Some(v) = value { input type="hidden" name=(name) value=(v); }
+                }
+                button.primary type="submit" { (t.logout_button) }
+            }
+            p { a href="/account" { (t.cancel) } }
+        },
+    )
 }

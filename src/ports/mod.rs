@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use oidc::{OidcChange, OidcStore, TokenSigner};
+pub use oidc::{LogoutSender, OidcChange, OidcStore, TokenSigner};
 
 use crate::domain::account::{Account, AccountStatus, Role, Roles};
 use crate::domain::ids::{AccountId, Login, SessionTokenHash};
@@ -143,34 +143,19 @@ pub trait Store: OidcStore + Send + Sync + 'static {
     async fn commit(&self, changes: Vec<Change>) -> Result<(), StoreError>;
 
     async fn find_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
-    async fn find_account_secret(&self, login: &Login)
-    -> Result<Option<AccountSecret>, StoreError>;
+    async fn find_account_secret(&self, login: &Login) -> Result<Option<AccountSecret>, StoreError>;
     async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, StoreError>;
     async fn count_accounts_with_role(&self, role: Role) -> Result<i64, StoreError>;
 
-    async fn find_session(
-        &self,
-        hash: &SessionTokenHash,
-    ) -> Result<Option<SessionRecord>, StoreError>;
+    async fn find_session(&self, hash: &SessionTokenHash) -> Result<Option<SessionRecord>, StoreError>;
     /// Sessions of `account` not yet ended (some may have timed out since).
-    async fn list_live_sessions(
-        &self,
-        account: &AccountId,
-    ) -> Result<Vec<SessionRecord>, StoreError>;
+    async fn list_live_sessions(&self, account: &AccountId) -> Result<Vec<SessionRecord>, StoreError>;
 
     /// The newest sign-in attempts on `account`, newest first.
-    async fn list_sign_ins(
-        &self,
-        account: &AccountId,
-        limit: u32,
-    ) -> Result<Vec<SignInRecord>, StoreError>;
+    async fn list_sign_ins(&self, account: &AccountId, limit: u32) -> Result<Vec<SignInRecord>, StoreError>;
 
     /// Credential journal entries, newest first; of one account if `subject` is given.
-    async fn list_journal(
-        &self,
-        subject: Option<&AccountId>,
-        limit: u32,
-    ) -> Result<Vec<JournalEntry>, StoreError>;
+    async fn list_journal(&self, subject: Option<&AccountId>, limit: u32) -> Result<Vec<JournalEntry>, StoreError>;
 }
 
 /// What can go wrong while hashing.
@@ -205,10 +190,8 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_millis();
+        let ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis();
         Timestamp::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
     }
 }

@@ -179,10 +179,7 @@ pub enum OidcChange {
 #[async_trait]
 pub trait OidcStore: Send + Sync {
     /// A client and its secret hash (confidential clients).
-    async fn find_client(
-        &self,
-        id: &ClientId,
-    ) -> Result<Option<(Client, Option<String>)>, StoreError>;
+    async fn find_client(&self, id: &ClientId) -> Result<Option<(Client, Option<String>)>, StoreError>;
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
     async fn list_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
     async fn find_code(&self, code_hash: &str) -> Result<Option<CodeRecord>, StoreError>;
@@ -192,11 +189,7 @@ pub trait OidcStore: Send + Sync {
         &self,
         session_hash: &SessionTokenHash,
     ) -> Result<Vec<(ClientId, Option<String>)>, StoreError>;
-    async fn list_due_deliveries(
-        &self,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<LogoutDelivery>, StoreError>;
+    async fn list_due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<LogoutDelivery>, StoreError>;
     async fn list_deliveries(&self, limit: u32) -> Result<Vec<LogoutDelivery>, StoreError>;
 }
 
@@ -215,15 +208,17 @@ pub enum SignError {
 
 /// Signs and verifies JSON Web Tokens with propusk's current keys (RFC 7515, RFC 7519).
 pub trait TokenSigner: Send + Sync + 'static {
-    fn sign(
-        &self,
-        alg: SigningAlg,
-        typ: &str,
-        claims: &serde_json::Value,
-    ) -> Result<String, SignError>;
+    fn sign(&self, alg: SigningAlg, typ: &str, claims: &serde_json::Value) -> Result<String, SignError>;
     /// Verifies the signature against every published key; returns the claims (the
     /// caller checks issuer, audience and times).
     fn verify(&self, jws: &str) -> Result<serde_json::Value, SignError>;
     /// The JSON Web Key Set to publish (RFC 7517 §5).
     fn jwks(&self) -> serde_json::Value;
+}
+
+/// Delivers a logout token to a client's back-channel logout URI (Back-Channel Logout
+/// 1.0 §2.5): an HTTP POST of `logout_token=…`; `Err` with the reason unless it answered 2xx.
+#[async_trait]
+pub trait LogoutSender: Send + Sync + 'static {
+    async fn send(&self, uri: &str, logout_token: &str) -> Result<(), String>;
 }

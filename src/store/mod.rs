@@ -25,9 +25,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PostgresStore::connect(url).await?))
     } else if let Some(path) = url.strip_prefix("sqlite:") {
-        Ok(Arc::new(
-            SqliteStore::open(path.trim_start_matches("//")).await?,
-        ))
+        Ok(Arc::new(SqliteStore::open(path.trim_start_matches("//")).await?))
     } else {
         Err(StoreError::Unavailable(format!(
             "store.url must start with sqlite: or postgres://, got {:?}",
@@ -49,9 +47,9 @@ fn map_err(e: sqlx::Error) -> StoreError {
                 StoreError::Conflict("a record with the same key")
             }
         }
-        sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => StoreError::Corrupt(e.to_string()),
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+            StoreError::Corrupt(e.to_string())
+        }
         _ => StoreError::Unavailable(e.to_string()),
     }
 }

@@ -13,10 +13,7 @@ macro_rules! sql_store {
 
         fn account_from_row(row: &$row) -> Result<$crate::domain::Account, sqlx::Error> {
             use sqlx::Row as _;
-            let corrupt = |col: &str, e: String| sqlx::Error::ColumnDecode {
-                index: col.to_owned(),
-                source: e.into(),
-            };
+            let corrupt = |col: &str, e: String| sqlx::Error::ColumnDecode { index: col.to_owned(), source: e.into() };
             let roles: String = row.try_get("roles")?;
             let status: String = row.try_get("status")?;
             Ok($crate::domain::Account {
@@ -28,9 +25,9 @@ macro_rules! sql_store {
                 study_group: row.try_get("study_group")?,
                 department: row.try_get("department")?,
                 external_id: row.try_get("external_id")?,
-                status: status.parse().map_err(|e: $crate::domain::account::UnknownStatus| {
-                    corrupt("status", e.to_string())
-                })?,
+                status: status
+                    .parse()
+                    .map_err(|e: $crate::domain::account::UnknownStatus| corrupt("status", e.to_string()))?,
                 password_must_change: row.try_get("password_must_change")?,
                 password_expires_at: row
                     .try_get::<Option<i64>, _>("password_expires_at")?
@@ -58,10 +55,7 @@ macro_rules! sql_store {
             })
         }
 
-        fn expect_row(
-            done: u64,
-            what: &'static str,
-        ) -> Result<(), $crate::ports::StoreError> {
+        fn expect_row(done: u64, what: &'static str) -> Result<(), $crate::ports::StoreError> {
             if done == 0 { Err($crate::ports::StoreError::NotFound(what)) } else { Ok(()) }
         }
 
@@ -285,13 +279,12 @@ macro_rules! sql_store {
                 login: &$crate::domain::Login,
             ) -> Result<Option<$crate::ports::AccountSecret>, $crate::ports::StoreError> {
                 use sqlx::Row as _;
-                let row = sqlx::query(&format!(
-                    "SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE login = $1"
-                ))
-                .bind(login.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::map_err)?;
+                let row =
+                    sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE login = $1"))
+                        .bind(login.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err($crate::store::map_err)?;
                 row.map(|r| {
                     Ok($crate::ports::AccountSecret {
                         account: account_from_row(&r)?,

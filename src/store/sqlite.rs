@@ -27,13 +27,9 @@ impl SqliteStore {
     ) -> Result<Self, StoreError> {
         let in_memory = path == ":memory:";
         if !in_memory {
-            if let Some(dir) = Path::new(path)
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-                })?;
+            if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
             }
         }
         let opts = SqliteConnectOptions::from_str(&format!("sqlite:{path}"))
@@ -48,16 +44,8 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(if in_memory { 1 } else { 8 })
             .min_connections(if in_memory { 1 } else { 0 })
-            .idle_timeout(if in_memory {
-                None
-            } else {
-                Some(Duration::from_secs(600))
-            })
-            .max_lifetime(if in_memory {
-                None
-            } else {
-                Some(Duration::from_secs(3600))
-            })
+            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
+            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(3600)) })
             .connect_with(opts)
             .await
             .map_err(map_err)?;
@@ -85,11 +73,9 @@ mod tests {
     async fn a_full_store_refuses_the_whole_change() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("full.db");
-        let store = SqliteStore::open_with(path.to_str().expect("utf-8"), |o| {
-            o.pragma("max_page_count", "64")
-        })
-        .await
-        .expect("open");
+        let store = SqliteStore::open_with(path.to_str().expect("utf-8"), |o| o.pragma("max_page_count", "64"))
+            .await
+            .expect("open");
         let t = Timestamp::from_millis(1_800_000_000_000);
         let mut inserted = 0;
         let err = loop {
@@ -119,13 +105,7 @@ mod tests {
                 detail: "x".repeat(2_000),
             };
             match store
-                .commit(vec![
-                    Change::InsertAudit(audit),
-                    Change::InsertAccount {
-                        account,
-                        password_hash: "h".into(),
-                    },
-                ])
+                .commit(vec![Change::InsertAudit(audit), Change::InsertAccount { account, password_hash: "h".into() }])
                 .await
             {
                 Ok(()) => inserted += 1,
@@ -134,15 +114,8 @@ mod tests {
             assert!(inserted < 1_000, "the page limit was not enforced");
         };
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-        let all = AccountFilter {
-            limit: 10_000,
-            ..AccountFilter::default()
-        };
-        assert_eq!(
-            store.list_accounts(&all).await.expect("list").len(),
-            inserted,
-            "no half-written change"
-        );
+        let all = AccountFilter { limit: 10_000, ..AccountFilter::default() };
+        assert_eq!(store.list_accounts(&all).await.expect("list").len(), inserted, "no half-written change");
         store.ping().await.expect("still answers reads");
     }
 }

@@ -13,10 +13,8 @@ use std::time::Duration;
 pub const BIN: &str = env!("CARGO_BIN_EXE_propusk");
 
 /// Cheap hashing keeps the suite fast; the benchmark measures the real parameters.
-pub const FAST_HASH: [(&str, &str); 2] = [
-    ("PROPUSK_PASSWORDS_ARGON2_MEMORY_KIB", "256"),
-    ("PROPUSK_PASSWORDS_ARGON2_ITERATIONS", "1"),
-];
+pub const FAST_HASH: [(&str, &str); 2] =
+    [("PROPUSK_PASSWORDS_ARGON2_MEMORY_KIB", "256"), ("PROPUSK_PASSWORDS_ARGON2_ITERATIONS", "1")];
 
 pub struct Server {
     child: Option<Child>,
@@ -31,16 +29,9 @@ pub struct Server {
 impl Server {
     pub fn start(extra_env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut env: Vec<(String, String)> = FAST_HASH
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut env: Vec<(String, String)> = FAST_HASH.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         env.push(("PROPUSK_SERVER_LISTEN".into(), "127.0.0.1:0".into()));
-        env.extend(
-            extra_env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
+        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Self::start_in(dir, env)
     }
 
@@ -74,27 +65,15 @@ impl Server {
         });
         let mut lines = Vec::new();
         let base = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("propusk did not start in 60 s");
+            let line = rx.recv_timeout(Duration::from_secs(60)).expect("propusk did not start in 60 s");
             lines.push(line.clone());
             if let Some(url) = line.strip_prefix("propusk: listening on ") {
                 break url.to_owned();
             }
         };
-        let bootstrap_password = lines.iter().find_map(|l| {
-            l.trim()
-                .strip_prefix("password: ")
-                .map(|p| p.trim().to_owned())
-        });
-        Server {
-            child: Some(child),
-            base,
-            dir,
-            env,
-            bootstrap_password,
-            stdout: lines,
-        }
+        let bootstrap_password =
+            lines.iter().find_map(|l| l.trim().strip_prefix("password: ").map(|p| p.trim().to_owned()));
+        Server { child: Some(child), base, dir, env, bootstrap_password, stdout: lines }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -113,9 +92,7 @@ impl Server {
             .timeout(Duration::from_secs(30));
         if self.base.starts_with("https") {
             let pem = std::fs::read(self.ca()).expect("dev CA");
-            b = b
-                .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA pem"))
-                .https_only(true);
+            b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA pem")).https_only(true);
         }
         b.build().expect("client")
     }
@@ -132,10 +109,7 @@ impl Server {
     /// SIGTERM, then waits for the process to exit by itself.
     pub fn stop_gracefully(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let ok = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill");
+        let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
         assert!(ok.success());
         for _ in 0..200 {
             if let Some(status) = child.try_wait().expect("wait") {
@@ -191,55 +165,30 @@ pub fn input_values(html: &str, name: &str) -> Vec<String> {
     html.match_indices(&needle)
         .filter_map(|(i, _)| {
             let start = i + needle.len();
-            html[start..]
-                .find('"')
-                .map(|end| html[start..start + end].to_owned())
+            html[start..].find('"').map(|end| html[start..start + end].to_owned())
         })
         .collect()
 }
 
 pub fn location(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
+    resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
 }
 
 /// Registers a person through the CLI and returns the issued password.
 pub fn add_user(server: &Server, login: &str, name: &str, role: &str) -> String {
-    let out = server.cli(&[
-        "user", "add", login, "--name", name, "--role", role, "--json",
-    ]);
+    let out = server.cli(&["user", "add", login, "--name", name, "--role", role, "--json"]);
     assert!(out.status.success(), "user add failed: {}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     v["password"].as_str().expect("password").to_owned()
 }
 
 /// GET /sign-in then POST the form; returns the POST's response.
-pub async fn sign_in(
-    server: &Server,
-    client: &reqwest::Client,
-    login: &str,
-    password: &str,
-) -> reqwest::Response {
-    let page = client
-        .get(server.url("/sign-in"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+pub async fn sign_in(server: &Server, client: &reqwest::Client, login: &str, password: &str) -> reqwest::Response {
+    let page = client.get(server.url("/sign-in")).send().await.expect("get").text().await.expect("body");
     let csrf = input_value(&page, "csrf").expect("csrf field");
     client
         .post(server.url("/sign-in"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("login", login),
-            ("password", password),
-            ("next", "/account"),
-        ])
+        .form(&[("csrf", csrf.as_str()), ("login", login), ("password", password), ("next", "/account")])
         .send()
         .await
         .expect("post")
@@ -247,13 +196,6 @@ pub async fn sign_in(
 
 /// The anti-forgery token of a signed-in page.
 pub async fn csrf_of(server: &Server, client: &reqwest::Client, path: &str) -> String {
-    let page = client
-        .get(server.url(path))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+    let page = client.get(server.url(path)).send().await.expect("get").text().await.expect("body");
     input_value(&page, "csrf").expect("csrf field")
 }
