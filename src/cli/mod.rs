@@ -4,6 +4,7 @@
 //! Output is for people by default and JSON with `--json`. Exit codes: 0 done, 1 error,
 //! 2 bad usage, 3 not found, 4 already exists or not allowed, 5 store unavailable.
 
+mod client;
 mod user;
 
 use std::path::PathBuf;
@@ -34,6 +35,12 @@ pub enum Command {
     /// The credential journal.
     #[command(subcommand)]
     Journal(user::JournalCommand),
+    /// OpenID Connect clients (connected services).
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// OpenID Connect signing keys.
+    #[command(subcommand)]
+    Keys(client::KeysCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -76,6 +83,19 @@ pub fn run(cli: Cli) -> ExitCode {
             crate::telemetry::init(config.log_format, "warn");
             runtime.block_on(user::run_journal(&config, cmd))
         }
+        Command::Client(cmd) => {
+            crate::telemetry::init(config.log_format, "warn");
+            runtime.block_on(async {
+                match user::open(&config).await {
+                    Ok(app) => client::run_client(&app, &user::actor(), cmd).await,
+                    Err(code) => code,
+                }
+            })
+        }
+        Command::Keys(cmd) => {
+            crate::telemetry::init(config.log_format, "warn");
+            runtime.block_on(client::run_keys(&config, cmd))
+        }
     }
 }
 
@@ -98,4 +118,18 @@ fn fail(e: &AppError) -> ExitCode {
     };
     eprintln!("propusk: {msg}");
     ExitCode::from(code)
+}
+
+/// Prints a value as pretty JSON for scripts.
+fn json(v: &impl serde::Serialize) -> ExitCode {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("propusk: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

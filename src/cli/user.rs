@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::fail;
+use super::{fail, json};
 use crate::app::{Actor, App, IssuedCredential};
 use crate::config::Config;
 use crate::domain::account::{Account, AccountStatus, NewAccount, Role, Roles};
@@ -129,12 +129,12 @@ fn parse_channel(s: &str) -> Result<Channel, String> {
 }
 
 /// The operating-system user running the command, as the journal's issuer.
-fn actor() -> Actor {
+pub(super) fn actor() -> Actor {
     let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
     Actor { name: format!("os:{user}"), ip: None }
 }
 
-async fn open(config: &Config) -> Result<App, ExitCode> {
+pub(super) async fn open(config: &Config) -> Result<App, ExitCode> {
     let issuer = crate::server::default_issuer(config, config.listen);
     crate::server::build_app(config, issuer).await.map(|(app, _)| app).map_err(|e| {
         eprintln!("propusk: {e:#}");
@@ -302,18 +302,5 @@ fn print_journal(entries: &[JournalEntry]) {
             e.issue.issued_by,
             e.received_at.map_or_else(|| "-".to_owned(), |t| t.to_human())
         );
-    }
-}
-
-fn json(v: &impl serde::Serialize) -> ExitCode {
-    match serde_json::to_string_pretty(v) {
-        Ok(s) => {
-            println!("{s}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("propusk: {e}");
-            ExitCode::FAILURE
-        }
     }
 }

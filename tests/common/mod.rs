@@ -156,7 +156,12 @@ pub fn input_value(html: &str, name: &str) -> Option<String> {
     let needle = format!("name=\"{name}\" value=\"");
     let start = html.find(&needle)? + needle.len();
     let end = html[start..].find('"')?;
-    Some(html[start..start + end].to_owned())
+    Some(unescape(&html[start..start + end]))
+}
+
+/// Undoes HTML attribute escaping.
+pub fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&#39;", "'").replace("&amp;", "&")
 }
 
 /// All values of `<input … name="NAME" value="VALUE">` in a page.
