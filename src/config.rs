@@ -14,7 +14,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::app::{IssuedTtl, Settings};
+use crate::app::{IssuedTtl, Settings, SprayPolicy};
+use crate::domain::lockout::{LockScope, LockoutPolicy};
 use crate::domain::password::PasswordPolicy;
 use crate::domain::session::SessionLimits;
 use crate::hash::HashParams;
@@ -40,7 +41,58 @@ pub struct RawConfig {
     pub passwords: RawPasswords,
     pub sessions: RawSessions,
     pub keys: RawKeys,
+    pub protection: RawProtection,
     pub log: RawLog,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawProtection {
+    pub lockout_threshold: u32,
+    pub lockout_window_minutes: u32,
+    pub lockout_minutes: u32,
+    pub lockout_growth: u32,
+    pub lockout_max_minutes: u32,
+    pub lockout_permanent_after: u32,
+    /// `account` (D-1) or `account_network`.
+    pub lockout_scope: String,
+    pub spray_distinct_logins: u32,
+    pub spray_window_minutes: u32,
+    pub spray_block_minutes: u32,
+    pub address_per_minute: u32,
+    pub login_per_minute: u32,
+    pub report_per_hour: u32,
+    pub client_auth_failures_per_minute: u32,
+}
+
+impl Default for RawProtection {
+    fn default() -> Self {
+        Self {
+            lockout_threshold: 5,
+            lockout_window_minutes: 15,
+            lockout_minutes: 30,
+            lockout_growth: 2,
+            lockout_max_minutes: 1440,
+            lockout_permanent_after: 0,
+            lockout_scope: "account".into(),
+            spray_distinct_logins: 20,
+            spray_window_minutes: 10,
+            spray_block_minutes: 30,
+            address_per_minute: 60,
+            login_per_minute: 10,
+            report_per_hour: 10,
+            client_auth_failures_per_minute: 30,
+        }
+    }
+}
+
+/// Request-rate limits kept per node; see ARCHITECTURE.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    pub address_per_minute: u32,
+    pub login_per_minute: u32,
+    pub report_per_hour: u32,
+    pub client_auth_failures_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,6 +232,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub rate_limits: RateLimits,
     /// `None`: derived from the bound address at start.
     pub public_url: Option<String>,
     pub master_key_file: PathBuf,
@@ -348,8 +401,53 @@ impl RawConfig {
         if k.master_key_file.trim().is_empty() {
             return Err(err("keys.master_key_file", "required"));
         }
+        let pr = &self.protection;
+        let scope = match pr.lockout_scope.as_str() {
+            "account" => LockScope::Account,
+            "account_network" => LockScope::AccountAndNetwork,
+            other => {
+                return Err(err(
+                    "protection.lockout_scope",
+                    format!("expected account or account_network, got {other:?}"),
+                ));
+            }
+        };
+        for (key, v) in [
+            ("protection.lockout_threshold", pr.lockout_threshold),
+            ("protection.lockout_window_minutes", pr.lockout_window_minutes),
+            ("protection.lockout_minutes", pr.lockout_minutes),
+            ("protection.address_per_minute", pr.address_per_minute),
+            ("protection.login_per_minute", pr.login_per_minute),
+            ("protection.report_per_hour", pr.report_per_hour),
+            ("protection.client_auth_failures_per_minute", pr.client_auth_failures_per_minute),
+        ] {
+            if v == 0 {
+                return Err(err(key, "must be at least 1"));
+            }
+        }
+        let minutes = |m: u32| Duration::from_secs(u64::from(m) * 60);
+        let lockout = LockoutPolicy {
+            threshold: pr.lockout_threshold,
+            window: minutes(pr.lockout_window_minutes),
+            first_lock: minutes(pr.lockout_minutes),
+            growth: pr.lockout_growth.max(1),
+            longest_lock: minutes(pr.lockout_max_minutes.max(pr.lockout_minutes)),
+            permanent_after: pr.lockout_permanent_after,
+            scope,
+        };
+        let spraying = SprayPolicy {
+            distinct_logins: pr.spray_distinct_logins,
+            window: minutes(pr.spray_window_minutes.max(1)),
+            block: minutes(pr.spray_block_minutes.max(1)),
+        };
         Ok(Config {
             listen,
+            rate_limits: RateLimits {
+                address_per_minute: pr.address_per_minute,
+                login_per_minute: pr.login_per_minute,
+                report_per_hour: pr.report_per_hour,
+                client_auth_failures_per_minute: pr.client_auth_failures_per_minute,
+            },
             public_url,
             master_key_file: PathBuf::from(&k.master_key_file),
             keys: crate::keys::KeyPolicy {
@@ -372,6 +470,8 @@ impl RawConfig {
                     absolute: Duration::from_secs(u64::from(s.absolute_hours) * 3600),
                 },
                 issued_password_ttl: IssuedTtl(Duration::from_secs(u64::from(p.issued_ttl_hours) * 3600)),
+                lockout,
+                spraying,
             },
             log_format,
             log_level: self.log.level,

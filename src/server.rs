@@ -70,8 +70,9 @@ pub async fn serve(
     if let Some(issued) = app.bootstrap_admin().await.context("cannot create the first administrator")? {
         print_bootstrap(&issued);
     }
-    let background = spawn_background(app.clone(), keys)?;
-    let state = AppState { app, trusted_proxies: Arc::new(config.trusted_proxies.clone()) };
+    let limits = Arc::new(crate::http::limit::Limits::new(&config.rate_limits));
+    let background = spawn_background(app.clone(), keys, limits.clone())?;
+    let state = AppState { app, trusted_proxies: Arc::new(config.trusted_proxies.clone()), limits };
     let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
 
     let handle = axum_server::Handle::new();
@@ -115,7 +116,11 @@ pub async fn serve(
 
 /// Key refresh and rotation every minute (another node may have rotated), and
 /// back-channel logout delivery every second.
-fn spawn_background(app: App, keys: Arc<KeyRing>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+fn spawn_background(
+    app: App,
+    keys: Arc<KeyRing>,
+    limits: Arc<crate::http::limit::Limits>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let sender = crate::outbound::HttpLogoutSender::new().context("cannot build the HTTP client")?;
     Ok(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -124,6 +129,7 @@ fn spawn_background(app: App, keys: Arc<KeyRing>) -> anyhow::Result<tokio::task:
             tick.tick().await;
             n += 1;
             if n % 60 == 0 {
+                limits.housekeeping();
                 let store = app.store.as_ref();
                 if let Err(e) = keys.rotate_if_due(store).await.and(keys.refresh(store).await) {
                     tracing::warn!(error = %e, "signing keys not refreshed");

@@ -99,6 +99,7 @@ conformance!(
     sign_ins_newest_first,
     journal_marks_receipt_once,
     concurrent_commits_all_land,
+    protection_records,
 );
 
 fn ts(offset_ms: i64) -> Timestamp {
@@ -346,6 +347,7 @@ async fn sign_ins_newest_first(s: Arc<dyn Store>) {
         login: Some("zaitsev.z".into()),
         ip: Some(format!("192.0.2.{i}")),
         user_agent: None,
+        network: Some("192.0.2.0/24".into()),
         outcome,
     };
     s.commit(vec![
@@ -418,4 +420,92 @@ async fn concurrent_commits_all_land(s: Arc<dyn Store>) {
     }
     let filter = AccountFilter { study_group: Some("П-1".into()), limit: 100, ..AccountFilter::default() };
     assert_eq!(s.list_accounts(&filter).await.expect("list").len(), 24);
+}
+
+async fn protection_records(s: Arc<dyn Store>) {
+    use propusk::domain::lockout::LockRecord;
+    use propusk::ports::{ProtectionChange, SecurityEvent};
+    let a = account("locked.l", "Замков Леонид", &[Role::Student], None);
+    s.commit(vec![insert(&a)]).await.expect("insert");
+    assert_eq!(s.find_lock(&a.id, "").await.expect("lock"), LockRecord::default());
+    let lock =
+        LockRecord { locked_until: Some(ts(1_800_000)), lock_count: 2, permanent: false, counting_from: Some(ts(5)) };
+    let put = |r: LockRecord| {
+        Change::Protection(ProtectionChange::PutLock { account: a.id.clone(), scope_key: String::new(), record: r })
+    };
+    s.commit(vec![put(LockRecord::default()), put(lock)]).await.expect("upsert twice");
+    assert_eq!(s.find_lock(&a.id, "").await.expect("lock"), lock);
+    assert_eq!(s.find_lock(&a.id, "198.51.100.0/24").await.expect("lock"), LockRecord::default(), "per scope key");
+    s.commit(vec![Change::Protection(ProtectionChange::ClearLocks { account: a.id.clone(), at: ts(9) })])
+        .await
+        .expect("clear");
+    let cleared = s.find_lock(&a.id, "").await.expect("lock");
+    assert_eq!((cleared.locked_until, cleared.lock_count, cleared.counting_from), (None, 0, Some(ts(9))));
+
+    let attempt = |at: i64, login: &str, who: Option<&Account>, net: &str, outcome: SignInOutcome| {
+        Change::InsertSignIn(SignInRecord {
+            at: ts(at),
+            account_id: who.map(|a| a.id.clone()),
+            login: Some(login.into()),
+            ip: None,
+            user_agent: None,
+            network: Some(net.into()),
+            outcome,
+        })
+    };
+    s.commit(vec![
+        attempt(10, "locked.l", Some(&a), "net-a", SignInOutcome::BadPassword),
+        attempt(20, "locked.l", Some(&a), "net-b", SignInOutcome::BadPassword),
+        attempt(30, "locked.l", Some(&a), "net-a", SignInOutcome::Success),
+        attempt(40, "locked.l", Some(&a), "net-a", SignInOutcome::BadPassword),
+        attempt(50, "ghost1", None, "net-a", SignInOutcome::UnknownLogin),
+        attempt(60, "ghost2", None, "net-a", SignInOutcome::UnknownLogin),
+        attempt(70, "ghost2", None, "net-a", SignInOutcome::UnknownLogin),
+    ])
+    .await
+    .expect("attempts");
+    assert_eq!(s.count_failures(&a.id, None, ts(0)).await.expect("count"), 3);
+    assert_eq!(s.count_failures(&a.id, Some("net-a"), ts(0)).await.expect("count"), 2);
+    assert_eq!(s.count_failures(&a.id, None, ts(31)).await.expect("count"), 1);
+    assert_eq!(s.last_success(&a.id).await.expect("last"), Some(ts(30)));
+    assert_eq!(s.count_distinct_failed_logins("net-a", ts(0)).await.expect("distinct"), 3);
+    assert_eq!(s.count_distinct_failed_logins("net-b", ts(0)).await.expect("distinct"), 1);
+
+    let block = |until: i64| {
+        Change::Protection(ProtectionChange::BlockNetwork {
+            network: "net-a".into(),
+            until: ts(until),
+            reason: "spraying".into(),
+            at: ts(0),
+        })
+    };
+    s.commit(vec![block(100), block(200)]).await.expect("block");
+    assert_eq!(s.find_network_block("net-a", ts(150)).await.expect("block"), Some(ts(200)));
+    assert_eq!(s.find_network_block("net-a", ts(200)).await.expect("block"), None, "expired");
+    assert_eq!(s.find_network_block("net-b", ts(0)).await.expect("block"), None);
+
+    s.commit(vec![Change::Protection(ProtectionChange::SetLockCode { account: a.id.clone(), hash: "h1".into() })])
+        .await
+        .expect("code");
+    assert_eq!(s.find_lock_code_hash(&a.id).await.expect("code").as_deref(), Some("h1"));
+    let ghost = AccountId::from_stored("00000000-0000-7000-8000-000000000000".into());
+    let err = s
+        .commit(vec![Change::Protection(ProtectionChange::SetLockCode { account: ghost, hash: "h".into() })])
+        .await
+        .expect_err("missing account");
+    assert!(matches!(err, StoreError::NotFound("account")));
+
+    let event = |kind: &'static str| {
+        Change::Protection(ProtectionChange::InsertSecurityEvent(SecurityEvent {
+            seq: 0,
+            at: ts(1),
+            kind,
+            account_id: Some(a.id.clone()),
+            network: Some("net-a".into()),
+            detail: "d".into(),
+        }))
+    };
+    s.commit(vec![event("lock"), event("compromise")]).await.expect("events");
+    let events = s.list_security_events(10).await.expect("events");
+    assert_eq!(events.iter().map(|e| e.kind).collect::<Vec<_>>(), ["compromise", "lock"]);
 }

@@ -7,7 +7,7 @@ use crate::domain::ids::{AccountId, Login};
 use crate::domain::journal::{Channel, CredentialIssue, IssueKind, JournalEntry};
 use crate::domain::password::{Password, generate_issued};
 use crate::domain::session::EndReason;
-use crate::ports::{AccountFilter, Change, OidcChange, SignInRecord};
+use crate::ports::{AccountFilter, Change, OidcChange, ProtectionChange, SignInRecord};
 
 use super::{App, AppError};
 
@@ -30,6 +30,8 @@ impl Actor {
 pub struct IssuedCredential {
     pub account: Account,
     pub password: Password,
+    /// The lock code printed with the password: it can only lock the account.
+    pub lock_code: String,
     pub issue: CredentialIssue,
 }
 
@@ -89,14 +91,19 @@ impl App {
             actor.ip.as_deref(),
             format!("roles={}", account.roles.to_csv()),
         );
+        let lock_code = super::protection::generate_lock_code();
         self.store
             .commit(vec![
                 Change::InsertAccount { account: account.clone(), password_hash: hash },
+                Change::Protection(ProtectionChange::SetLockCode {
+                    account: account.id.clone(),
+                    hash: super::protection::lock_code_hash(&lock_code),
+                }),
                 Change::InsertCredentialIssue(issue.clone()),
                 Change::InsertAudit(audit),
             ])
             .await?;
-        Ok(IssuedCredential { account, password, issue })
+        Ok(IssuedCredential { account, password, lock_code, issue })
     }
 
     /// Creates the first administrator when no account holds `eios_admin`; `None` otherwise.
@@ -161,7 +168,19 @@ impl App {
         login: &str,
         channel: Channel,
     ) -> Result<IssuedCredential, AppError> {
-        let mut account = self.account_by_login(login).await?;
+        let account = self.account_by_login(login).await?;
+        self.reissue(actor, &account, IssueKind::Reset, channel).await
+    }
+
+    /// A new password and lock code for `account`, journaled, its sessions ended.
+    pub(crate) async fn reissue(
+        &self,
+        actor: &Actor,
+        account: &Account,
+        kind: IssueKind,
+        channel: Channel,
+    ) -> Result<IssuedCredential, AppError> {
+        let mut account = account.clone();
         let now = self.clock.now();
         let password = generate_issued(&mut rand::rngs::OsRng);
         let hash = self.hasher.hash(password.clone()).await?;
@@ -169,21 +188,28 @@ impl App {
         account.password_must_change = true;
         account.password_expires_at = Some(expires_at);
         account.updated_at = now;
-        let issue = self.issue(actor, &account, IssueKind::Reset, channel);
+        let issue = self.issue(actor, &account, kind, channel);
+        let lock_code = super::protection::generate_lock_code();
         let audit =
             self.audit(&actor.name, "password.reset", Some(account.login.as_str()), actor.ip.as_deref(), String::new());
-        let mut changes = vec![Change::SetPassword {
-            id: account.id.clone(),
-            hash,
-            must_change: true,
-            expires_at: Some(expires_at),
-            at: now,
-        }];
+        let mut changes = vec![
+            Change::SetPassword {
+                id: account.id.clone(),
+                hash,
+                must_change: true,
+                expires_at: Some(expires_at),
+                at: now,
+            },
+            Change::Protection(ProtectionChange::SetLockCode {
+                account: account.id.clone(),
+                hash: super::protection::lock_code_hash(&lock_code),
+            }),
+        ];
         changes.extend(self.end_sessions_changes(&account.id, None, EndReason::PasswordChanged, now).await?);
         changes.push(Change::InsertCredentialIssue(issue.clone()));
         changes.push(Change::InsertAudit(audit));
         self.store.commit(changes).await?;
-        Ok(IssuedCredential { account, password, issue })
+        Ok(IssuedCredential { account, password, lock_code, issue })
     }
 
     /// Suspends an account and ends all of its sessions at once.
@@ -234,7 +260,7 @@ impl App {
         Ok(account)
     }
 
-    async fn account_by_login(&self, login: &str) -> Result<Account, AppError> {
+    pub(crate) async fn account_by_login(&self, login: &str) -> Result<Account, AppError> {
         let login = Login::parse(login).map_err(|_| AppError::NotFound("account"))?;
         self.store.find_account_secret(&login).await?.map(|s| s.account).ok_or(AppError::NotFound("account"))
     }

@@ -8,6 +8,7 @@ mod account;
 mod admin;
 pub mod oidc;
 mod password;
+mod protection;
 mod session;
 mod sign_in;
 
@@ -21,6 +22,7 @@ pub use sign_in::{SignInRequest, SignedIn};
 
 use crate::domain::account::{AccountStatus, ProfileError};
 use crate::domain::journal::AuditEvent;
+use crate::domain::lockout::LockoutPolicy;
 use crate::domain::oidc::ClientProblem;
 use crate::domain::password::{PasswordPolicy, PasswordProblem};
 use crate::domain::session::SessionLimits;
@@ -33,6 +35,23 @@ pub struct Settings {
     pub session_limits: SessionLimits,
     /// How long an issued password works before its first use (D-2: 72 h).
     pub issued_password_ttl: IssuedTtl,
+    pub lockout: LockoutPolicy,
+    pub spraying: SprayPolicy,
+}
+
+/// Password spraying: this many distinct logins failing from one network within
+/// `window` blocks the network for `block`. `distinct_logins = 0` turns it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SprayPolicy {
+    pub distinct_logins: u32,
+    pub window: Duration,
+    pub block: Duration,
+}
+
+impl Default for SprayPolicy {
+    fn default() -> Self {
+        Self { distinct_logins: 20, window: Duration::from_secs(10 * 60), block: Duration::from_secs(30 * 60) }
+    }
 }
 
 /// D-2's lifetime of an unused issued password.
@@ -78,6 +97,9 @@ pub enum AppError {
     Busy,
     #[error("the account store is unavailable")]
     Unavailable(String),
+    /// Too many attempts from this network or on this login: wait.
+    #[error("too many attempts; try again later")]
+    TooManyAttempts(Duration),
     #[error("internal error")]
     Internal(String),
 }

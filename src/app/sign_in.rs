@@ -6,6 +6,7 @@
 
 use crate::domain::account::{Account, AccountStatus};
 use crate::domain::ids::{Login, SessionToken};
+use crate::domain::lockout::{LockRecord, network_of};
 use crate::domain::password::Password;
 use crate::domain::session::{SessionTimes, SignInOutcome};
 use crate::ports::{Change, SessionRecord, SignInRecord};
@@ -29,6 +30,14 @@ pub struct SignedIn {
 
 impl App {
     pub async fn sign_in(&self, req: SignInRequest) -> Result<SignedIn, AppError> {
+        let now = self.clock.now();
+        let network = req.ip.as_deref().map(network_of);
+        // a network caught spraying is refused before anything else.
+        if let Some(n) = &network {
+            if let Some(until) = self.store.find_network_block(n, now).await? {
+                return Err(AppError::TooManyAttempts(until.since(now)));
+            }
+        }
         let login = Login::parse(&req.login).ok();
         let found = match &login {
             Some(l) => self.store.find_account_secret(l).await?,
@@ -38,6 +47,27 @@ impl App {
             Some(s) => (Some(s.account), s.password_hash),
             None => (None, None),
         };
+        let scope_key = self.lock_scope_key(network.as_deref());
+        let lock = match &account {
+            Some(a) => self.store.find_lock(&a.id, &scope_key).await?,
+            None => LockRecord::default(),
+        };
+        let mut record = SignInRecord {
+            at: now,
+            account_id: account.as_ref().map(|a| a.id.clone()),
+            login: login.as_ref().map(|l| l.as_str().to_owned()),
+            ip: req.ip.clone(),
+            user_agent: req.user_agent.clone().map(|ua| ua.chars().take(256).collect()),
+            network: network.clone(),
+            outcome: SignInOutcome::Locked,
+        };
+        // D-1: while locked, no password hash is computed and the answer is the same as
+        // for a wrong password (no enumeration).
+        if lock.is_locked(now) {
+            self.store.commit(vec![Change::InsertSignIn(record)]).await?;
+            self.detect_spraying(network.as_deref(), now).await?;
+            return Err(AppError::InvalidCredentials);
+        }
         let password_ok = match hash {
             Some(h) => self.hasher.verify(h, req.password).await?,
             None => {
@@ -45,26 +75,29 @@ impl App {
                 false
             }
         };
-        let now = self.clock.now();
-        let outcome = match &account {
-            None => SignInOutcome::UnknownLogin,
-            Some(_) if !password_ok => SignInOutcome::BadPassword,
-            Some(a) if a.status != AccountStatus::Active => SignInOutcome::Disabled,
-            Some(a) if a.password_must_change && a.password_expires_at.is_some_and(|t| now >= t) => {
+        // A lock that has run out no longer holds the account.
+        let status = account.as_ref().map(|a| match a.status {
+            AccountStatus::Locked => AccountStatus::Active,
+            other => other,
+        });
+        record.outcome = match (&account, status) {
+            (None, _) => SignInOutcome::UnknownLogin,
+            (Some(_), _) if !password_ok => SignInOutcome::BadPassword,
+            (Some(_), Some(s)) if s != AccountStatus::Active => SignInOutcome::Disabled,
+            (Some(a), _) if a.password_must_change && a.password_expires_at.is_some_and(|t| now >= t) => {
                 SignInOutcome::Expired
             }
-            Some(_) => SignInOutcome::Success,
+            (Some(_), _) => SignInOutcome::Success,
         };
-        let record = SignInRecord {
-            at: now,
-            account_id: account.as_ref().map(|a| a.id.clone()),
-            login: login.map(|l| l.as_str().to_owned()),
-            ip: req.ip.clone(),
-            user_agent: req.user_agent.clone(),
-            outcome,
-        };
+        let outcome = record.outcome;
         let account = match (outcome, account) {
             (SignInOutcome::Success, Some(a)) => a,
+            (SignInOutcome::BadPassword, Some(a)) => {
+                self.store.commit(vec![Change::InsertSignIn(record)]).await?;
+                self.lock_if_due(&a, &lock, &scope_key, network.as_deref(), now).await?;
+                self.detect_spraying(network.as_deref(), now).await?;
+                return Err(AppError::InvalidCredentials);
+            }
             (SignInOutcome::Disabled, Some(a)) => {
                 self.store.commit(vec![Change::InsertSignIn(record)]).await?;
                 return Err(AppError::AccountDisabled(a.status));
@@ -75,6 +108,7 @@ impl App {
             }
             _ => {
                 self.store.commit(vec![Change::InsertSignIn(record)]).await?;
+                self.detect_spraying(network.as_deref(), now).await?;
                 return Err(AppError::InvalidCredentials);
             }
         };
@@ -85,10 +119,13 @@ impl App {
             account_id: account.id.clone(),
             times: SessionTimes::start(now, limits.idle_for(&account.roles), limits),
             ip: req.ip,
-            user_agent: req.user_agent.map(|ua| ua.chars().take(256).collect()),
+            user_agent: record.user_agent.clone(),
             ended_at: None,
         };
         let mut changes = vec![Change::InsertSignIn(record), Change::InsertSession(session)];
+        if account.status == AccountStatus::Locked {
+            changes.push(Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Active, at: now });
+        }
         if account.password_must_change {
             // the first sign-in with an issued password is the mark of receipt.
             changes.push(Change::MarkCredentialsReceived { subject: account.id.clone(), at: now });

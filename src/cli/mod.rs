@@ -109,7 +109,7 @@ fn fail(e: &AppError) -> ExitCode {
         AppError::BadLogoutRequest => (2, e.to_string()),
         AppError::PasswordRejected(p) => (2, p.to_string()),
         AppError::Unavailable(why) => (5, format!("the account store is unavailable: {why}")),
-        AppError::Busy => (5, e.to_string()),
+        AppError::Busy | AppError::TooManyAttempts(_) => (5, e.to_string()),
         AppError::InvalidCredentials
         | AppError::AccountDisabled(_)
         | AppError::IssuedPasswordExpired

@@ -54,6 +54,27 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Lift every lock of an account (after failed sign-ins), journaled.
+    Unlock {
+        login: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a compromised or locked account: new password and lock code.
+    Restore {
+        login: String,
+        #[arg(long, default_value = "cli", value_parser = parse_channel)]
+        channel: Channel,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The security officers' queue: spraying, locks, compromise reports, restorations.
+    Events {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -229,6 +250,30 @@ pub async fn run_user(config: &Config, cmd: UserCommand) -> ExitCode {
         UserCommand::Activate { login, reason, json: as_json } => {
             done(app.activate(&actor, &login, &reason).await, as_json, "Activated")
         }
+        UserCommand::Unlock { login, json: as_json } => done(app.unlock(&actor, &login).await, as_json, "Unlocked"),
+        UserCommand::Restore { login, channel, json: as_json } => match app.restore(&actor, &login, channel).await {
+            Ok(issued) => print_issued("Restored", &issued, as_json),
+            Err(e) => fail(&e),
+        },
+        UserCommand::Events { limit, json: as_json } => match app.security_events(limit.min(10_000)).await {
+            Ok(events) if as_json => json(&events),
+            Ok(events) => {
+                println!("{:>5} {:<21} {:<11} {:<38} {:<20} DETAIL", "SEQ", "TIME", "KIND", "ACCOUNT", "NETWORK");
+                for e in &events {
+                    println!(
+                        "{:>5} {:<21} {:<11} {:<38} {:<20} {}",
+                        e.seq,
+                        e.at.to_human(),
+                        e.kind,
+                        e.account_id.as_ref().map_or("-", |a| a.as_str()),
+                        e.network.as_deref().unwrap_or("-"),
+                        e.detail
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
     }
 }
 
@@ -265,11 +310,13 @@ fn print_issued(what: &str, i: &IssuedCredential, as_json: bool) -> ExitCode {
         return json(&serde_json::json!({
             "account": i.account,
             "password": i.password.expose(),
+            "lock_code": i.lock_code,
             "journal": i.issue,
         }));
     }
     println!("{what}: {} ({})", i.account.login, i.account.full_name);
     println!("Password (shown once): {}", i.password.expose());
+    println!("Lock code (shown once, only blocks the account if it is compromised): {}", i.lock_code);
     println!("It must be changed at first sign-in and stops working at {} if unused.", i.issue.expires_at.to_human());
     println!("Journal: issued by {}, channel {}.", i.issue.issued_by, i.issue.channel.as_str());
     ExitCode::SUCCESS

@@ -133,15 +133,18 @@ pub enum SignInOutcome {
     Disabled,
     /// Right password, but an issued password expired unused (D-2).
     Expired,
+    /// Refused without checking the password: the account is locked.
+    Locked,
 }
 
 impl SignInOutcome {
-    pub const ALL: [SignInOutcome; 5] = [
+    pub const ALL: [SignInOutcome; 6] = [
         SignInOutcome::Success,
         SignInOutcome::BadPassword,
         SignInOutcome::UnknownLogin,
         SignInOutcome::Disabled,
         SignInOutcome::Expired,
+        SignInOutcome::Locked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -151,6 +154,7 @@ impl SignInOutcome {
             SignInOutcome::UnknownLogin => "unknown_login",
             SignInOutcome::Disabled => "disabled",
             SignInOutcome::Expired => "expired",
+            SignInOutcome::Locked => "locked",
         }
     }
 

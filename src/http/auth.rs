@@ -84,6 +84,9 @@ pub async fn sign_in(
     if !csrf_ok(&form.csrf, expected) {
         return Err(HttpError::Csrf(lang));
     }
+    if let Err(wait) = state.limits.sign_in(client.ip, &form.login) {
+        return Err(HttpError::App(AppError::TooManyAttempts(wait), lang));
+    }
     let next = local_path(form.next.as_deref()).to_owned();
     let login_echo: String = form.login.trim().chars().take(64).collect();
     let req = SignInRequest {

@@ -49,6 +49,9 @@ impl IntoResponse for HttpError {
                     AppError::NotFound(_) => (StatusCode::NOT_FOUND, *lang, t.not_found.to_owned(), false),
                     AppError::Conflict(_) => (StatusCode::CONFLICT, *lang, t.bad_request.to_owned(), false),
                     AppError::Busy => (StatusCode::SERVICE_UNAVAILABLE, *lang, t.busy.to_owned(), false),
+                    AppError::TooManyAttempts(_) => {
+                        (StatusCode::TOO_MANY_REQUESTS, *lang, t.too_many_attempts.to_owned(), false)
+                    }
                     AppError::Unavailable(cause) => {
                         tracing::error!(%cause, "store unavailable");
                         (StatusCode::SERVICE_UNAVAILABLE, *lang, t.unavailable.to_owned(), false)
@@ -70,6 +73,9 @@ impl IntoResponse for HttpError {
         let mut resp = (status, pages::error(lang, &message, sign_in_link)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let HttpError::App(AppError::TooManyAttempts(wait), _) = &self {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
         }
         resp
     }

@@ -134,6 +134,15 @@ pub struct Texts {
     pub logout_question: &'static str,
     pub logout_button: &'static str,
     pub cancel: &'static str,
+    pub too_many_attempts: &'static str,
+    pub compromised_title: &'static str,
+    pub compromised_intro: &'static str,
+    pub lock_code: &'static str,
+    pub lock_code_hint: &'static str,
+    pub compromised_button: &'static str,
+    pub compromised_done: &'static str,
+    pub compromised_link: &'static str,
+    pub compromised_confirm: &'static str,
 }
 
 pub static RU: Texts = Texts {
@@ -206,6 +215,15 @@ pub static RU: Texts = Texts {
     logout_question: "Выйти из системы единого входа? Вы выйдете из всех подключённых ресурсов.",
     logout_button: "Выйти",
     cancel: "Отмена",
+    too_many_attempts: "Слишком много попыток. Подождите и повторите позже.",
+    compromised_title: "Мою учётную запись взломали",
+    compromised_intro: "Если кто-то узнал ваш пароль или входил от вашего имени, заблокируйте учётную запись: все сеансы будут завершены, а уполномоченный по безопасности получит сообщение. Для восстановления доступа обратитесь к ответственному за ЭИОС.",
+    lock_code: "Код блокировки",
+    lock_code_hint: "Код напечатан на листке с вашими учётными данными, например ABCD-EFGH-JKLM. Он годится только для блокировки.",
+    compromised_button: "Заблокировать учётную запись",
+    compromised_done: "Если логин и код указаны верно, учётная запись заблокирована, все сеансы завершены, уполномоченный по безопасности уведомлён.",
+    compromised_link: "Мою учётную запись взломали",
+    compromised_confirm: "Чтобы заблокировать учётную запись, подтвердите паролем.",
 };
 
 pub static EN: Texts = Texts {
@@ -278,6 +296,15 @@ pub static EN: Texts = Texts {
     logout_question: "Sign out of single sign-on? You will be signed out of every connected resource.",
     logout_button: "Sign out",
     cancel: "Cancel",
+    too_many_attempts: "Too many attempts. Please wait and try again later.",
+    compromised_title: "My account has been compromised",
+    compromised_intro: "If someone learned your password or signed in as you, block your account: every session ends and the security officer is told. To get access back, contact the learning environment administrator.",
+    lock_code: "Lock code",
+    lock_code_hint: "The code is printed on the slip with your credentials, for example ABCD-EFGH-JKLM. It can only block the account.",
+    compromised_button: "Block my account",
+    compromised_done: "If the login and code were right, the account is now blocked, every session has ended and the security officer has been told.",
+    compromised_link: "My account has been compromised",
+    compromised_confirm: "Confirm with your password to block the account.",
 };
 
 impl Lang {
@@ -305,11 +332,13 @@ impl Lang {
             (Lang::Ru, SignInOutcome::UnknownLogin) => "неизвестный логин",
             (Lang::Ru, SignInOutcome::Disabled) => "учётная запись недоступна",
             (Lang::Ru, SignInOutcome::Expired) => "выданный пароль истёк",
+            (Lang::Ru, SignInOutcome::Locked) => "отклонено: учётная запись заблокирована",
             (Lang::En, SignInOutcome::Success) => "success",
             (Lang::En, SignInOutcome::BadPassword) => "wrong password",
             (Lang::En, SignInOutcome::UnknownLogin) => "unknown login",
             (Lang::En, SignInOutcome::Disabled) => "account unavailable",
             (Lang::En, SignInOutcome::Expired) => "issued password expired",
+            (Lang::En, SignInOutcome::Locked) => "refused: account locked",
         }
     }
 

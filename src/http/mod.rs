@@ -5,9 +5,11 @@
 
 mod account;
 mod auth;
+mod compromise;
 pub mod error;
 pub mod extract;
 pub mod i18n;
+pub mod limit;
 mod meta;
 mod oidc;
 pub mod pages;
@@ -33,6 +35,7 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 pub struct AppState {
     pub app: App,
     pub trusted_proxies: Arc<Vec<IpNet>>,
+    pub limits: Arc<limit::Limits>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -44,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/account/password", get(account::password_page).post(account::change_password))
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/sessions/end-others", post(account::end_other_sessions))
+        .route("/account/compromised", get(compromise::account_page).post(compromise::account_report))
+        .route("/compromised", get(compromise::public_page).post(compromise::public_report))
         .route("/lang/{code}", get(meta::switch_language))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))

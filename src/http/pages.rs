@@ -92,6 +92,7 @@ pub fn sign_in(lang: Lang, csrf: &str, error: Option<&str>, notice: Option<&str>
                 button.primary type="submit" { (t.sign_in_button) }
             }
             p.hint { (t.contact_admin) }
+            p { a href="/compromised" { (t.compromised_link) } }
         },
     )
 }
@@ -152,6 +153,7 @@ pub fn account(lang: Lang, csrf: &str, o: &AccountOverview, notice: Option<&str>
                     dt { (t.department) } dd { (opt(&a.department)) }
                 }
                 p { a href="/account/password" { (t.change_password) } }
+                p { a href="/account/compromised" { (t.compromised_link) } }
             }
             section aria-labelledby="h-previous" {
                 h2 #h-previous { (t.previous_sign_in) }
@@ -305,6 +307,79 @@ pub fn confirm_logout(lang: Lang, csrf: &str, req: &crate::app::oidc::LogoutRequ
                     @if let Some(v) = value { input type="hidden" name=(name) value=(v); }
                 }
                 button.primary type="submit" { (t.logout_button) }
+            }
+            p { a href="/account" { (t.cancel) } }
+        },
+    )
+}
+
+/// Renders a public form page that carries the pre-sign-in anti-forgery token, setting
+/// its cookie when the browser has none.
+pub fn with_pre_csrf(headers: &axum::http::HeaderMap, page: impl FnOnce(&str) -> Markup) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    use base64::Engine as _;
+    use rand::RngCore as _;
+    let existing = super::extract::cookie(headers, super::extract::PRE_CSRF_COOKIE).filter(|v| v.len() == 43);
+    let token = existing.map(str::to_owned).unwrap_or_else(|| {
+        let mut b = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    });
+    let mut resp = page(&token).into_response();
+    if existing.is_none() {
+        resp.headers_mut()
+            .append(axum::http::header::SET_COOKIE, super::host_cookie(super::extract::PRE_CSRF_COOKIE, &token, None));
+    }
+    resp
+}
+
+/// R-9 without signing in: login and lock code.
+pub fn compromised_public(lang: Lang, csrf: &str, done: Option<&str>) -> Markup {
+    let t = lang.t();
+    let frame = Frame { lang, title: t.compromised_title, signed_in: None, here: "/compromised" };
+    layout(
+        &frame,
+        done.map(Flash::Notice),
+        html! {
+            p { (t.compromised_intro) }
+            form.card method="post" action="/compromised" {
+                input type="hidden" name="csrf" value=(csrf);
+                div.field {
+                    label for="login" { (t.login) }
+                    input #login name="login" type="text" autocomplete="username" required maxlength="64"
+                        autocapitalize="none" spellcheck="false";
+                }
+                div.field {
+                    label for="code" { (t.lock_code) }
+                    input #code name="code" type="text" autocomplete="off" required maxlength="32"
+                        autocapitalize="characters" spellcheck="false" aria-describedby="code-hint";
+                    p.hint #code-hint { (t.lock_code_hint) }
+                }
+                button.primary type="submit" { (t.compromised_button) }
+            }
+            p { a href="/sign-in" { (t.go_to_sign_in) } }
+        },
+    )
+}
+
+/// R-9 from the personal account: confirmed with the password.
+pub fn compromised_signed_in(lang: Lang, csrf: &str, error: Option<&str>) -> Markup {
+    let t = lang.t();
+    let frame = Frame { lang, title: t.compromised_title, signed_in: Some(csrf), here: "/account/compromised" };
+    layout(
+        &frame,
+        error.map(Flash::Error),
+        html! {
+            p { (t.compromised_intro) }
+            p { (t.compromised_confirm) }
+            form.card method="post" action="/account/compromised" {
+                input type="hidden" name="csrf" value=(csrf);
+                div.field {
+                    label for="password" { (t.password) }
+                    input #password name="password" type="password" autocomplete="current-password" required
+                        maxlength="256";
+                }
+                button.primary type="submit" { (t.compromised_button) }
             }
             p { a href="/account" { (t.cancel) } }
         },

@@ -9,12 +9,14 @@
 //! either wholly there or not at all.
 
 pub mod oidc;
+pub mod protection;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 pub use oidc::{LogoutSender, OidcChange, OidcStore, TokenSigner};
+pub use protection::{ProtectionChange, ProtectionStore, SecurityEvent};
 
 use crate::domain::account::{Account, AccountStatus, Role, Roles};
 use crate::domain::ids::{AccountId, Login, SessionTokenHash};
@@ -64,6 +66,8 @@ pub struct SignInRecord {
     pub login: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The address's network (/24, /64), for spraying detection and per-network locks.
+    pub network: Option<String>,
     pub outcome: SignInOutcome,
 }
 
@@ -131,11 +135,12 @@ pub enum Change {
     InsertSignIn(SignInRecord),
     InsertAudit(AuditEvent),
     Oidc(OidcChange),
+    Protection(ProtectionChange),
 }
 
 /// The storage port.
 #[async_trait]
-pub trait Store: OidcStore + Send + Sync + 'static {
+pub trait Store: OidcStore + ProtectionStore + Send + Sync + 'static {
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 

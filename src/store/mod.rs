@@ -9,6 +9,8 @@
 mod sql;
 #[macro_use]
 mod sql_oidc;
+#[macro_use]
+mod sql_protection;
 mod postgres;
 mod sqlite;
 

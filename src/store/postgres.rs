@@ -31,3 +31,4 @@ impl PostgresStore {
 
 sql_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_oidc_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
+sql_protection_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);

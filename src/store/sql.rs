@@ -212,19 +212,21 @@ macro_rules! sql_store {
                 }
                 Change::InsertSignIn(s) => {
                     sqlx::query(
-                        "INSERT INTO sign_ins (at, account_id, login, ip, user_agent, outcome) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO sign_ins (at, account_id, login, ip, user_agent, network, outcome) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     )
                     .bind(s.at.as_millis())
                     .bind(s.account_id.as_ref().map(|a| a.as_str()))
                     .bind(&s.login)
                     .bind(&s.ip)
                     .bind(&s.user_agent)
+                    .bind(&s.network)
                     .bind(s.outcome.as_str())
                     .execute(conn)
                     .await
                     .map_err(map_err)?;
                 }
+                Change::Protection(c) => apply_protection(conn, c).await?,
                 Change::Oidc(c) => apply_oidc(conn, c).await?,
                 Change::InsertAudit(e) => {
                     sqlx::query(
@@ -366,7 +368,7 @@ macro_rules! sql_store {
             ) -> Result<Vec<$crate::ports::SignInRecord>, $crate::ports::StoreError> {
                 use sqlx::Row as _;
                 let rows = sqlx::query(
-                    "SELECT at, account_id, login, ip, user_agent, outcome FROM sign_ins \
+                    "SELECT at, account_id, login, ip, user_agent, network, outcome FROM sign_ins \
                      WHERE account_id = $1 ORDER BY seq DESC LIMIT $2",
                 )
                 .bind(account.as_str())
@@ -385,6 +387,7 @@ macro_rules! sql_store {
                             login: r.try_get("login")?,
                             ip: r.try_get("ip")?,
                             user_agent: r.try_get("user_agent")?,
+                            network: r.try_get("network")?,
                             outcome: $crate::domain::session::SignInOutcome::parse(&outcome).ok_or_else(|| {
                                 sqlx::Error::ColumnDecode { index: "outcome".into(), source: outcome.into() }
                             })?,

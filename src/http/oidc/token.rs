@@ -9,18 +9,34 @@ use axum::response::{IntoResponse, Response};
 use super::{client_credentials, form_params, no_store_json};
 use crate::app::oidc::{CodeExchange, OAuthError};
 use crate::http::AppState;
+use crate::http::extract::ClientInfo;
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match run(&state, &headers, &body).await {
+pub async fn token(State(state): State<AppState>, client: ClientInfo, headers: HeaderMap, body: Bytes) -> Response {
+    // an address that keeps failing client authentication is slowed down.
+    if let Err(wait) = state.limits.client_auth_allowed(client.ip) {
+        let mut resp = OAuthError::new("slow_down", "too many failed client authentications").into_response();
+        *resp.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+        resp.headers_mut().insert(axum::http::header::RETRY_AFTER, wait.as_secs().max(1).into());
+        return resp;
+    }
+    match run(&state, &client, &headers, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn run(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+async fn run(state: &AppState, from: &ClientInfo, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
     let p = form_params(headers, body)?;
     let grant = p.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    let client = state.app.authenticate_client(&client_credentials(headers, &p)?).await?;
+    let client = match state.app.authenticate_client(&client_credentials(headers, &p)?).await {
+        Ok(c) => c,
+        Err(e) => {
+            if e.code == "invalid_client" {
+                state.limits.client_auth_failed(from.ip);
+            }
+            return Err(e);
+        }
+    };
     let response = match grant.as_str() {
         "authorization_code" => {
             let req = CodeExchange {

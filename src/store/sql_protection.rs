@@ -1,0 +1,232 @@
+//! The guessing-protection queries, written once for both backends and instantiated by
+//! [`sql_protection_store!`].
+
+/// Implements `ports::ProtectionStore` for `$store` and the `apply_protection` step.
+macro_rules! sql_protection_store {
+    ($store:ty, $db:ty, $row:ty) => {
+        async fn apply_protection(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            change: $crate::ports::ProtectionChange,
+        ) -> Result<(), $crate::ports::StoreError> {
+            use $crate::ports::ProtectionChange as C;
+            use $crate::store::map_err;
+            match change {
+                C::PutLock { account, scope_key, record } => {
+                    sqlx::query(
+                        "INSERT INTO account_locks (account_id, scope_key, locked_until, lock_count, permanent, \
+                         counting_from) VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (account_id, scope_key) DO UPDATE SET locked_until = $3, lock_count = $4, \
+                         permanent = $5, counting_from = $6",
+                    )
+                    .bind(account.as_str().to_owned())
+                    .bind(scope_key)
+                    .bind(record.locked_until.map(|t| t.as_millis()))
+                    .bind(i64::from(record.lock_count))
+                    .bind(record.permanent)
+                    .bind(record.counting_from.map(|t| t.as_millis()))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                C::ClearLocks { account, at } => {
+                    sqlx::query(
+                        "UPDATE account_locks SET locked_until = NULL, lock_count = 0, permanent = $1, \
+                         counting_from = $2 WHERE account_id = $3",
+                    )
+                    .bind(false)
+                    .bind(at.as_millis())
+                    .bind(account.as_str().to_owned())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                C::BlockNetwork { network, until, reason, at } => {
+                    sqlx::query(
+                        "INSERT INTO network_blocks (network, blocked_until, reason, created_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (network) DO UPDATE SET blocked_until = $2, \
+                         reason = $3, created_at = $4",
+                    )
+                    .bind(network)
+                    .bind(until.as_millis())
+                    .bind(reason)
+                    .bind(at.as_millis())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                C::SetLockCode { account, hash } => {
+                    let r = sqlx::query("UPDATE accounts SET lock_code_hash = $1 WHERE id = $2")
+                        .bind(hash)
+                        .bind(account.as_str().to_owned())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(map_err)?;
+                    if r.rows_affected() == 0 {
+                        return Err($crate::ports::StoreError::NotFound("account"));
+                    }
+                }
+                C::InsertSecurityEvent(e) => {
+                    sqlx::query(
+                        "INSERT INTO security_events (at, kind, account_id, network, detail) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(e.at.as_millis())
+                    .bind(e.kind)
+                    .bind(e.account_id.map(|a| a.as_str().to_owned()))
+                    .bind(e.network)
+                    .bind(e.detail)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+            }
+            Ok(())
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::ports::ProtectionStore for $store {
+            async fn find_lock(
+                &self,
+                account: &$crate::domain::AccountId,
+                scope_key: &str,
+            ) -> Result<$crate::domain::lockout::LockRecord, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query(
+                    "SELECT locked_until, lock_count, permanent, counting_from FROM account_locks \
+                     WHERE account_id = $1 AND scope_key = $2",
+                )
+                .bind(account.as_str())
+                .bind(scope_key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                let Some(r) = row else { return Ok(Default::default()) };
+                let ts = |v: Option<i64>| v.map($crate::domain::Timestamp::from_millis);
+                (|| -> Result<_, sqlx::Error> {
+                    Ok($crate::domain::lockout::LockRecord {
+                        locked_until: ts(r.try_get("locked_until")?),
+                        lock_count: u32::try_from(r.try_get::<i64, _>("lock_count")?).unwrap_or(u32::MAX),
+                        permanent: r.try_get("permanent")?,
+                        counting_from: ts(r.try_get("counting_from")?),
+                    })
+                })()
+                .map_err($crate::store::map_err)
+            }
+
+            async fn count_failures(
+                &self,
+                account: &$crate::domain::AccountId,
+                network: Option<&str>,
+                since: $crate::domain::Timestamp,
+            ) -> Result<u32, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM sign_ins WHERE account_id = $1 AND at >= $2 \
+                     AND outcome = 'bad_password' AND ($3 IS NULL OR network = $3)",
+                )
+                .bind(account.as_str())
+                .bind(since.as_millis())
+                .bind(network)
+                .fetch_one(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                let n: i64 = row.try_get("n").map_err($crate::store::map_err)?;
+                Ok(u32::try_from(n).unwrap_or(u32::MAX))
+            }
+
+            async fn last_success(
+                &self,
+                account: &$crate::domain::AccountId,
+            ) -> Result<Option<$crate::domain::Timestamp>, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query("SELECT MAX(at) AS t FROM sign_ins WHERE account_id = $1 AND outcome = 'success'")
+                    .bind(account.as_str())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($crate::store::map_err)?;
+                let t: Option<i64> = row.try_get("t").map_err($crate::store::map_err)?;
+                Ok(t.map($crate::domain::Timestamp::from_millis))
+            }
+
+            async fn count_distinct_failed_logins(
+                &self,
+                network: &str,
+                since: $crate::domain::Timestamp,
+            ) -> Result<u32, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query(
+                    "SELECT COUNT(DISTINCT login) AS n FROM sign_ins WHERE network = $1 AND at >= $2 \
+                     AND outcome IN ('bad_password', 'unknown_login', 'locked')",
+                )
+                .bind(network)
+                .bind(since.as_millis())
+                .fetch_one(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                let n: i64 = row.try_get("n").map_err($crate::store::map_err)?;
+                Ok(u32::try_from(n).unwrap_or(u32::MAX))
+            }
+
+            async fn find_network_block(
+                &self,
+                network: &str,
+                now: $crate::domain::Timestamp,
+            ) -> Result<Option<$crate::domain::Timestamp>, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query("SELECT blocked_until FROM network_blocks WHERE network = $1 AND blocked_until > $2")
+                    .bind(network)
+                    .bind(now.as_millis())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::map_err)?;
+                row.map(|r| r.try_get::<i64, _>("blocked_until").map($crate::domain::Timestamp::from_millis))
+                    .transpose()
+                    .map_err($crate::store::map_err)
+            }
+
+            async fn find_lock_code_hash(
+                &self,
+                account: &$crate::domain::AccountId,
+            ) -> Result<Option<String>, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query("SELECT lock_code_hash FROM accounts WHERE id = $1")
+                    .bind(account.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::map_err)?;
+                match row {
+                    Some(r) => r.try_get("lock_code_hash").map_err($crate::store::map_err),
+                    None => Ok(None),
+                }
+            }
+
+            async fn list_security_events(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<$crate::ports::SecurityEvent>, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                const KINDS: [&str; 5] = ["spraying", "lock", "compromise", "unlock", "restore"];
+                let rows = sqlx::query(
+                    "SELECT seq, at, kind, account_id, network, detail FROM security_events ORDER BY seq DESC LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        let kind: String = r.try_get("kind")?;
+                        Ok($crate::ports::SecurityEvent {
+                            seq: r.try_get("seq")?,
+                            at: $crate::domain::Timestamp::from_millis(r.try_get("at")?),
+                            kind: KINDS.into_iter().find(|k| *k == kind).unwrap_or("other"),
+                            account_id: r.try_get::<Option<String>, _>("account_id")?.map($crate::domain::AccountId::from_stored),
+                            network: r.try_get("network")?,
+                            detail: r.try_get("detail")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err($crate::store::map_err)
+            }
+        }
+    };
+}
