@@ -237,3 +237,154 @@ impl App {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::ports::Clock as _;
+
+    use super::*;
+    use crate::app::testing;
+    use crate::app::{AppError, SignInRequest};
+    use crate::domain::account::{NewAccount, Role};
+    use crate::domain::session::SignInOutcome;
+
+    async fn person(app: &App, login: &str) -> IssuedCredential {
+        let new = NewAccount {
+            login: login.into(),
+            full_name: "Защитов Захар".into(),
+            roles: vec![Role::Student],
+            ..NewAccount::default()
+        };
+        app.add_user(&Actor::system(), new, Channel::Slip).await.expect("add")
+    }
+
+    fn attempt(login: &str, pw: &str, ip: &str) -> SignInRequest {
+        SignInRequest { login: login.into(), password: Password::new(pw), ip: Some(ip.into()), user_agent: None }
+    }
+
+    #[tokio::test]
+    async fn five_failures_lock_without_hashing_and_answer_like_a_wrong_password() {
+        let (app, clock) = testing::app().await;
+        let cred = person(&app, "guessed.g").await;
+        for i in 0..5 {
+            let e =
+                app.sign_in(attempt("guessed.g", "wrong-guess", &format!("198.51.100.{i}"))).await.expect_err("wrong");
+            assert!(matches!(e, AppError::InvalidCredentials));
+        }
+        let e = app.sign_in(attempt("guessed.g", cred.password.expose(), "192.0.2.1")).await.expect_err("locked");
+        assert!(matches!(e, AppError::InvalidCredentials), "locked looks like a wrong password");
+        let history = app.store.list_sign_ins(&cred.account.id, 1).await.expect("history");
+        assert_eq!(history[0].outcome, SignInOutcome::Locked, "refused before hashing");
+        let events = app.security_events(10).await.expect("events");
+        assert_eq!(events[0].kind, "lock");
+        // After 30 minutes the lock runs out; the right password works and resets the count.
+        clock.advance(Duration::from_secs(30 * 60));
+        app.sign_in(attempt("guessed.g", cred.password.expose(), "192.0.2.1")).await.expect("lock ran out");
+        // Four more failures do not lock again (the success reset the count).
+        for _ in 0..4 {
+            let _ = app.sign_in(attempt("guessed.g", "wrong-guess", "198.51.100.9")).await;
+        }
+        app.sign_in(attempt("guessed.g", cred.password.expose(), "192.0.2.1")).await.expect("not locked");
+    }
+
+    #[tokio::test]
+    async fn an_administrator_unlocks_and_locks_grow() {
+        let (app, clock) = testing::app().await;
+        let cred = person(&app, "grow.g").await;
+        let lock_once = |app: &App| {
+            let app = app.clone();
+            async move {
+                for _ in 0..5 {
+                    let _ = app.sign_in(attempt("grow.g", "wrong-guess", "203.0.113.1")).await;
+                }
+            }
+        };
+        lock_once(&app).await;
+        let first = app.store.find_lock(&cred.account.id, "").await.expect("lock");
+        assert_eq!(first.lock_count, 1);
+        clock.advance(Duration::from_secs(31 * 60));
+        lock_once(&app).await;
+        let second = app.store.find_lock(&cred.account.id, "").await.expect("lock");
+        assert_eq!(second.lock_count, 2);
+        assert_eq!(second.locked_until.map(|t| t.since(clock.now())), Some(Duration::from_secs(3600)), "doubled");
+        let a = app.unlock(&Actor { name: "officer".into(), ip: None }, "grow.g").await.expect("unlock");
+        assert_eq!(a.status, AccountStatus::Active);
+        app.sign_in(attempt("grow.g", cred.password.expose(), "203.0.113.1")).await.expect("unlocked");
+    }
+
+    #[tokio::test]
+    async fn per_network_scope_lets_the_owner_in_from_elsewhere() {
+        let (mut app, _) = testing::app().await;
+        app.settings.lockout.scope = LockScope::AccountAndNetwork;
+        let cred = person(&app, "roaming.r").await;
+        for _ in 0..6 {
+            let _ = app.sign_in(attempt("roaming.r", "wrong-guess", "203.0.113.50")).await;
+        }
+        let e = app.sign_in(attempt("roaming.r", cred.password.expose(), "203.0.113.77")).await.expect_err("same /24");
+        assert!(matches!(e, AppError::InvalidCredentials));
+        app.sign_in(attempt("roaming.r", cred.password.expose(), "198.51.100.7")).await.expect("another network");
+    }
+
+    #[tokio::test]
+    async fn spraying_blocks_the_network() {
+        let (mut app, _) = testing::app().await;
+        app.settings.spraying.distinct_logins = 5;
+        let cred = person(&app, "bystander.b").await;
+        for i in 0..5 {
+            let _ = app.sign_in(attempt(&format!("victim{i}"), "Summer2026!", "203.0.113.9")).await;
+        }
+        let e =
+            app.sign_in(attempt("bystander.b", cred.password.expose(), "203.0.113.200")).await.expect_err("blocked");
+        assert!(matches!(e, AppError::TooManyAttempts(d) if d > Duration::from_secs(29 * 60)));
+        app.sign_in(attempt("bystander.b", cred.password.expose(), "198.51.100.1")).await.expect("other network");
+        assert!(app.security_events(10).await.expect("events").iter().any(|e| e.kind == "spraying"));
+    }
+
+    #[tokio::test]
+    async fn compromise_by_lock_code_then_restore() {
+        let (app, _) = testing::app().await;
+        let cred = person(&app, "stolen.s").await;
+        let token = app.sign_in(attempt("stolen.s", cred.password.expose(), "192.0.2.5")).await.expect("in").token;
+        // Wrong codes and unknown logins change nothing and answer the same.
+        app.report_compromise_by_code("stolen.s", "AAAA-BBBB-CCCC", None).await.expect("same answer");
+        app.report_compromise_by_code("nobody.n", &cred.lock_code, None).await.expect("same answer");
+        assert!(app.current_session(token.clone()).await.expect("lookup").is_some());
+        let typed = cred.lock_code.to_lowercase().replace('-', " ");
+        app.report_compromise_by_code("stolen.s", &typed, Some("192.0.2.5")).await.expect("report");
+        assert!(app.current_session(token).await.expect("lookup").is_none(), "sessions ended at once");
+        let e = app.sign_in(attempt("stolen.s", cred.password.expose(), "192.0.2.5")).await.expect_err("blocked");
+        assert!(matches!(e, AppError::AccountDisabled(AccountStatus::Compromised)));
+        let restored = app
+            .restore(&Actor { name: "officer".into(), ip: None }, "stolen.s", Channel::InPerson)
+            .await
+            .expect("restore");
+        assert_ne!(restored.lock_code, cred.lock_code);
+        let s = app.sign_in(attempt("stolen.s", restored.password.expose(), "192.0.2.5")).await.expect("restored");
+        assert!(s.account.password_must_change);
+        let kinds: Vec<_> = app.security_events(10).await.expect("events").iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["restore", "compromise"]);
+    }
+
+    #[tokio::test]
+    async fn the_button_needs_the_password() {
+        let (app, _) = testing::app().await;
+        let cred = person(&app, "button.b").await;
+        let token = app.sign_in(attempt("button.b", cred.password.expose(), "192.0.2.5")).await.expect("in").token;
+        let s = app.current_session(token.clone()).await.expect("lookup").expect("live");
+        let e = app.report_compromise(&s, Password::new("not-it"), None).await.expect_err("wrong");
+        assert!(matches!(e, AppError::WrongCurrentPassword));
+        app.report_compromise(&s, cred.password.clone(), None).await.expect("report");
+        assert!(app.current_session(token).await.expect("lookup").is_none());
+    }
+
+    #[test]
+    fn lock_codes_are_readable_and_compare_loosely() {
+        let c = generate_lock_code();
+        assert_eq!(c.len(), 14);
+        assert!(c.chars().all(|ch| ch == '-' || ch.is_ascii_uppercase() || ch.is_ascii_digit()));
+        assert_eq!(lock_code_hash(&c), lock_code_hash(&c.to_lowercase().replace('-', "")));
+        assert_ne!(lock_code_hash(&c), lock_code_hash(&generate_lock_code()));
+    }
+}
