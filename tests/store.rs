@@ -100,6 +100,8 @@ conformance!(
     journal_marks_receipt_once,
     concurrent_commits_all_land,
     protection_records,
+    restrictions_put_replace_and_lift,
+    audit_reads_back_by_action_prefix,
 );
 
 fn ts(offset_ms: i64) -> Timestamp {
@@ -508,4 +510,49 @@ async fn protection_records(s: Arc<dyn Store>) {
     s.commit(vec![event("lock"), event("compromise")]).await.expect("events");
     let events = s.list_security_events(10).await.expect("events");
     assert_eq!(events.iter().map(|e| e.kind).collect::<Vec<_>>(), ["compromise", "lock"]);
+}
+
+async fn restrictions_put_replace_and_lift(s: Arc<dyn Store>) {
+    use propusk::policy::{ResourceId, Restriction};
+    use propusk::ports::AccessChange;
+    let a = account("restricted.r", "Ограничен Роман", &[Role::Student], None);
+    let b = account("other.o", "Другой Олег", &[Role::Student], None);
+    s.commit(vec![insert(&a), insert(&b)]).await.expect("insert");
+    assert!(s.list_restrictions(&a.id).await.expect("list").is_empty());
+    let r = |resource: &str, until: Option<Timestamp>, reason: &str| Restriction {
+        resource: ResourceId::parse(resource).expect("id"),
+        reason: reason.into(),
+        until,
+        set_by: "admin".into(),
+    };
+    let put = |who: &Account, x: Restriction| {
+        Change::Access(AccessChange::PutRestriction { account: who.id.clone(), restriction: x, at: ts(1) })
+    };
+    s.commit(vec![put(&a, r("moodle", None, "долг")), put(&a, r("mail", Some(ts(86_400_000)), "спам"))])
+        .await
+        .expect("put");
+    s.commit(vec![put(&a, r("moodle", Some(ts(5)), "долг, до 5"))]).await.expect("replace");
+    let got = s.list_restrictions(&a.id).await.expect("list");
+    assert_eq!(got, vec![r("mail", Some(ts(86_400_000)), "спам"), r("moodle", Some(ts(5)), "долг, до 5")]);
+    assert!(s.list_restrictions(&b.id).await.expect("list").is_empty(), "per account");
+    let lift = |resource: &str| {
+        Change::Access(AccessChange::DeleteRestriction {
+            account: a.id.clone(),
+            resource: ResourceId::parse(resource).expect("id"),
+        })
+    };
+    s.commit(vec![lift("mail")]).await.expect("lift");
+    let err = s.commit(vec![lift("moodle"), lift("mail")]).await.expect_err("lifting a missing one");
+    assert!(matches!(err, StoreError::NotFound("restriction")), "{err:?}");
+    assert_eq!(s.list_restrictions(&a.id).await.expect("list").len(), 1, "the failed batch changed nothing");
+}
+
+async fn audit_reads_back_by_action_prefix(s: Arc<dyn Store>) {
+    s.commit(vec![audit("policy.load"), audit("account.create"), audit("policy.reload"), audit("policyx")])
+        .await
+        .expect("audit");
+    let got = s.list_audit("policy.", 10).await.expect("list");
+    let actions: Vec<&str> = got.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["policy.reload", "policy.load"], "newest first, prefix only");
+    assert_eq!(s.list_audit("", 2).await.expect("list").len(), 2, "limit");
 }

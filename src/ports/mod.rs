@@ -8,6 +8,7 @@
 //! list of [`Change`]s and the store applies them in one transaction, so a change is
 //! either wholly there or not at all.
 
+pub mod access;
 pub mod oidc;
 pub mod protection;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use access::{AccessChange, AccessStore, AuditRecord};
 pub use oidc::{LogoutSender, OidcChange, OidcStore, TokenSigner};
 pub use protection::{ProtectionChange, ProtectionStore, SecurityEvent};
 
@@ -136,11 +138,12 @@ pub enum Change {
     InsertAudit(AuditEvent),
     Oidc(OidcChange),
     Protection(ProtectionChange),
+    Access(AccessChange),
 }
 
 /// The storage port.
 #[async_trait]
-pub trait Store: OidcStore + ProtectionStore + Send + Sync + 'static {
+pub trait Store: OidcStore + ProtectionStore + AccessStore + Send + Sync + 'static {
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 

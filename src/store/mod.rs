@@ -11,6 +11,8 @@ mod sql;
 mod sql_oidc;
 #[macro_use]
 mod sql_protection;
+#[macro_use]
+mod sql_access;
 mod postgres;
 mod sqlite;
 

@@ -32,3 +32,4 @@ impl PostgresStore {
 sql_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_oidc_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_protection_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
+sql_access_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);

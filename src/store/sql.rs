@@ -227,6 +227,7 @@ macro_rules! sql_store {
                     .map_err(map_err)?;
                 }
                 Change::Protection(c) => apply_protection(conn, c).await?,
+                Change::Access(c) => apply_access(conn, c).await?,
                 Change::Oidc(c) => apply_oidc(conn, c).await?,
                 Change::InsertAudit(e) => {
                     sqlx::query(

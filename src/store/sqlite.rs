@@ -60,6 +60,7 @@ impl SqliteStore {
 sql_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_oidc_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_protection_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+sql_access_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 
 #[cfg(test)]
 mod tests {
