@@ -42,7 +42,21 @@ pub struct RawConfig {
     pub sessions: RawSessions,
     pub keys: RawKeys,
     pub protection: RawProtection,
+    pub policies: RawPolicies,
     pub log: RawLog,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPolicies {
+    /// The directory with resources.toml, schema.cedarschema and the *.cedar policies.
+    pub dir: String,
+}
+
+impl Default for RawPolicies {
+    fn default() -> Self {
+        Self { dir: "policies".into() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +77,8 @@ pub struct RawProtection {
     pub login_per_minute: u32,
     pub report_per_hour: u32,
     pub client_auth_failures_per_minute: u32,
+    /// Password hashes per second for attempts from networks with recent failures.
+    pub suspect_hashes_per_second: u32,
 }
 
 impl Default for RawProtection {
@@ -82,6 +98,7 @@ impl Default for RawProtection {
             login_per_minute: 10,
             report_per_hour: 10,
             client_auth_failures_per_minute: 30,
+            suspect_hashes_per_second: 5,
         }
     }
 }
@@ -243,9 +260,11 @@ pub struct Config {
     pub hash: HashParams,
     pub hash_workers: usize,
     pub hash_queue: usize,
+    pub suspect_hashes_per_second: u32,
     pub settings: Settings,
     pub log_format: LogFormat,
     pub log_level: String,
+    pub policies_dir: PathBuf,
 }
 
 /// A value that may carry a password (a database URL): `Debug` hides the user-info part.
@@ -462,6 +481,7 @@ impl RawConfig {
             hash,
             hash_workers: workers,
             hash_queue: p.hash_queue as usize,
+            suspect_hashes_per_second: self.protection.suspect_hashes_per_second.max(1),
             settings: Settings {
                 password_policy: PasswordPolicy { min_length: p.min_length as usize, ..PasswordPolicy::default() },
                 session_limits: SessionLimits {
@@ -475,6 +495,7 @@ impl RawConfig {
             },
             log_format,
             log_level: self.log.level,
+            policies_dir: PathBuf::from(self.policies.dir.trim()),
         })
     }
 }
@@ -497,82 +518,5 @@ fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-    }
-
-    #[test]
-    fn no_configuration_gives_the_embedded_default() {
-        let c = RawConfig::parse("", env(&[])).expect("parse").validate().expect("valid");
-        assert_eq!(c.listen, "127.0.0.1:8443".parse().expect("addr"));
-        assert_eq!(c.tls, TlsMode::Development { dir: "certs".into() });
-        assert_eq!(c.store_url.0, "sqlite:data/propusk.db");
-        assert_eq!(c.hash, HashParams::default());
-    }
-
-    #[test]
-    fn environment_overrides_the_file() {
-        let text = "[store]\nurl = \"sqlite:/tmp/a.db\"\n[tls]\nmode = \"off\"\n";
-        let c = RawConfig::parse(
-            text,
-            env(&[
-                ("PROPUSK_STORE_URL", "postgres://u:secret@db/p"),
-                ("PROPUSK_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"),
-                ("PROPUSK_PASSWORDS_MIN_LENGTH", "10"),
-                ("PROPUSK_CONFIG", "ignored"),
-                ("HOME", "/root"),
-            ]),
-        )
-        .expect("parse")
-        .validate()
-        .expect("valid");
-        assert_eq!(c.listen, "127.0.0.1:8080".parse().expect("addr"), "loopback when TLS is off");
-        assert_eq!(c.trusted_proxies.len(), 2);
-        assert_eq!(c.settings.password_policy.min_length, 10);
-        assert!(!format!("{:?}", c.store_url).contains("secret"));
-    }
-
-    #[test]
-    fn every_error_names_its_key() {
-        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-        let cases: &[Case<'_>] = &[
-            ("[server]\nlisen = \"x\"\n", &[], "server"),
-            ("[servr]\n", &[], "servr"),
-            ("[server]\nlisten = \"nowhere\"\n", &[], "server.listen"),
-            ("[tls]\nmode = \"maybe\"\n", &[], "tls.mode"),
-            ("[tls]\ncert_file = \"a.pem\"\n", &[], "tls.key_file"),
-            ("[passwords]\nmin_length = \"eight\"\n", &[], "passwords.min_length"),
-            ("[passwords]\nmin_length = 2\n", &[], "passwords.min_length"),
-            ("[store]\nurl = \"mysql://x\"\n", &[], "store.url"),
-            ("[server]\ntrusted_proxies = [\"a.b\"]\n", &[], "server.trusted_proxies"),
-            ("[log]\nformat = \"xml\"\n", &[], "log.format"),
-            ("", &[("PROPUSK_STORE_URLL", "x")], "PROPUSK_STORE_URLL"),
-            ("", &[("PROPUSK_PASSWORDS_MIN_LENGTH", "many")], "PROPUSK_PASSWORDS_MIN_LENGTH"),
-            ("[server\n", &[], "config file"),
-        ];
-        for (text, e, key) in cases {
-            let got = RawConfig::parse(text, env(e)).and_then(RawConfig::validate);
-            let e = got.expect_err(text);
-            assert!(e.key.contains(key), "{text:?}: error names {:?}, want {key:?} ({})", e.key, e.message);
-        }
-    }
-
-    #[test]
-    fn the_example_file_is_valid_and_complete() {
-        let text = include_str!("../deploy/propusk.example.toml");
-        let raw = RawConfig::parse(text, env(&[])).expect("example parses");
-        raw.validate().expect("example validates");
-        let doc: toml::Table = text.parse().expect("toml");
-        let defaults = toml::Table::try_from(RawConfig::default()).expect("defaults");
-        for (section, keys) in &defaults {
-            for key in keys.as_table().expect("table").keys() {
-                let present =
-                    doc.get(section).and_then(|s| s.get(key)).is_some() || text.contains(&format!("# {key} ="));
-                assert!(present, "deploy/propusk.example.toml does not document {section}.{key}");
-            }
-        }
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -46,10 +46,23 @@ pub struct Argon2Pool {
     max_waiting: usize,
     /// A hash of a random password with the same parameters, for [`PasswordHasher::verify_dummy`].
     dummy: String,
+    /// The hashing budget of attempts from suspect networks.
+    suspects: governor::DefaultDirectRateLimiter,
 }
 
 impl Argon2Pool {
     pub fn new(params: HashParams, workers: usize, max_waiting: usize) -> Result<Self, HashError> {
+        Self::with_suspect_budget(params, workers, max_waiting, 5)
+    }
+
+    /// As [`new`](Self::new), with `suspects_per_second` hashes for suspect attempts.
+    pub fn with_suspect_budget(
+        params: HashParams,
+        workers: usize,
+        max_waiting: usize,
+        suspects_per_second: u32,
+    ) -> Result<Self, HashError> {
+        let n = std::num::NonZeroU32::new(suspects_per_second).unwrap_or(std::num::NonZeroU32::MIN);
         let argon2 = params.argon2()?;
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         let dummy = argon2
@@ -63,6 +76,7 @@ impl Argon2Pool {
             workers: workers.max(1),
             max_waiting,
             dummy,
+            suspects: governor::RateLimiter::direct(governor::Quota::per_second(n).allow_burst(n)),
         })
     }
 
@@ -132,6 +146,10 @@ impl PasswordHasher for Argon2Pool {
     async fn verify_dummy(&self, password: Password) -> Result<(), HashError> {
         self.verify(self.dummy.clone(), password).await.map(|_| ())
     }
+
+    fn admit_suspect(&self) -> bool {
+        self.suspects.check().is_ok()
+    }
 }
 
 #[cfg(test)]
@@ -151,6 +169,13 @@ mod tests {
         assert!(!pool.verify(h, Password::new("сирень-за-окном-42")).await.expect("verify"));
         assert!(!pool.verify("not a hash".into(), Password::new("x")).await.expect("verify"));
         pool.verify_dummy(Password::new("x")).await.expect("dummy");
+    }
+
+    #[test]
+    fn suspect_attempts_share_a_budget() {
+        let pool = Argon2Pool::with_suspect_budget(cheap(), 1, 1, 3).expect("pool");
+        let admitted = (0..10).filter(|_| pool.admit_suspect()).count();
+        assert_eq!(admitted, 3, "a burst of the per-second budget, then refusals");
     }
 
     #[tokio::test]

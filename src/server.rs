@@ -11,11 +11,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum_server::tls_rustls::RustlsConfig;
 
-use crate::app::{App, IssuedCredential, Parts};
+use crate::app::{Actor, App, IssuedCredential, Parts, PolicySet};
 use crate::config::{Config, TlsMode};
 use crate::hash::Argon2Pool;
 use crate::http::{AppState, router};
 use crate::keys::{KeyRing, MasterKey};
+use crate::policy::Policies;
 use crate::ports::SystemClock;
 use crate::tls;
 
@@ -28,8 +29,14 @@ pub async fn build_app(config: &Config, issuer: String) -> anyhow::Result<(App, 
     let store = crate::store::open(&config.store_url.0)
         .await
         .with_context(|| format!("cannot open the store {:?} (store.url)", config.store_url))?;
-    let hasher = Argon2Pool::new(config.hash, config.hash_workers, config.hash_queue)
-        .context("invalid argon2 parameters (passwords.*)")?;
+    let hasher = Argon2Pool::with_suspect_budget(
+        config.hash,
+        config.hash_workers,
+        config.hash_queue,
+        config.suspect_hashes_per_second,
+    )
+    .context("invalid argon2 parameters (passwords.*)")?;
+    let policies = load_policies(&config.policies_dir)?;
     let master = MasterKey::load_or_create(&config.master_key_file).context("keys.master_key_file")?;
     let clock = Arc::new(SystemClock);
     let keys = Arc::new(
@@ -42,8 +49,20 @@ pub async fn build_app(config: &Config, issuer: String) -> anyhow::Result<(App, 
         signer: keys.clone(),
         issuer,
         settings: config.settings,
+        policies: Arc::new(PolicySet::new(policies)),
     });
     Ok((app, keys))
+}
+
+/// Loads and checks the policy directory (`policies.dir`); the error lists every problem
+/// with its file and line.
+pub fn load_policies(dir: &std::path::Path) -> anyhow::Result<Policies> {
+    let policies = Policies::load(dir)
+        .with_context(|| format!("the policies in {} are not valid (policies.dir)", dir.display()))?;
+    for w in policies.warnings() {
+        tracing::warn!(warning = %w, "policy warning");
+    }
+    Ok(policies)
 }
 
 /// The issuer when no public URL is configured: the listening address.
@@ -70,8 +89,10 @@ pub async fn serve(
     if let Some(issued) = app.bootstrap_admin().await.context("cannot create the first administrator")? {
         print_bootstrap(&issued);
     }
+    app.record_policies_in_force(&Actor::system()).await.context("cannot write the audit log")?;
     let limits = Arc::new(crate::http::limit::Limits::new(&config.rate_limits));
     let background = spawn_background(app.clone(), keys, limits.clone())?;
+    let reloader = tokio::spawn(watch_policies(app.clone(), config.policies_dir.clone()));
     let state = AppState { app, trusted_proxies: Arc::new(config.trusted_proxies.clone()), limits };
     let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
 
@@ -110,6 +131,7 @@ pub async fn serve(
         }
     }
     background.abort();
+    reloader.abort();
     tracing::info!("stopped");
     Ok(())
 }
@@ -140,6 +162,59 @@ fn spawn_background(
             }
         }
     }))
+}
+
+/// How often the policy directory is compared with the version in force.
+const POLICY_POLL: Duration = Duration::from_secs(2);
+
+/// Reloads the policy directory on SIGHUP and when its digest changes (polled every
+/// 2 s). An invalid new version is refused with a logged error and the old one stays in
+/// force; an accepted one is audited with its digest.
+async fn watch_policies(app: App, dir: std::path::PathBuf) {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(POLICY_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_error: Option<String> = None;
+    loop {
+        let signalled = tokio::select! {
+            _ = tick.tick() => false,
+            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+        };
+        let dir2 = dir.clone();
+        let loaded = match tokio::task::spawn_blocking(move || Policies::load(&dir2)).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "policy reload task failed");
+                continue;
+            }
+        };
+        match loaded {
+            Ok(new) => {
+                last_error = None;
+                let digest = new.digest().to_owned();
+                let warnings: Vec<String> = new.warnings().to_vec();
+                match app.install_policies(&Actor::system(), new).await {
+                    Ok(true) => {
+                        for w in &warnings {
+                            tracing::warn!(warning = %w, "policy warning");
+                        }
+                        tracing::info!(%digest, signalled, "policies reloaded");
+                    }
+                    Ok(false) if signalled => tracing::info!(%digest, "policies unchanged"),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "policies not reloaded: the audit log is unavailable"),
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if signalled || last_error.as_deref() != Some(message.as_str()) {
+                    tracing::error!(error = %message, dir = %dir.display(), "new policies refused; the previous version stays in force");
+                    eprintln!("propusk: new policies refused; the previous version stays in force:\n{message}");
+                }
+                last_error = Some(message);
+            }
+        }
+    }
 }
 
 /// The first administrator's password, printed once to the console (not to the log).

@@ -28,6 +28,8 @@ pub struct AccountOverview {
     pub failures_since_previous: Vec<SignInRecord>,
     pub sessions: Vec<SessionView>,
     pub recent_sign_ins: Vec<SignInRecord>,
+    /// The resources this person may use now: the launcher.
+    pub launcher: Vec<crate::policy::Resource>,
 }
 
 const HISTORY: u32 = 100;
@@ -70,6 +72,7 @@ impl App {
             failures_since_previous,
             sessions,
             recent_sign_ins: history.into_iter().take(RECENT).collect(),
+            launcher: self.launcher(&s.account).await?,
         })
     }
 }

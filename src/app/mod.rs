@@ -4,6 +4,7 @@
 //! of its rows (including the audit event) with one `Store::commit`. This room knows no
 //! HTTP types, cookies or SQL; a tidy test keeps framework crates out of it.
 
+mod access;
 mod account;
 mod admin;
 pub mod oidc;
@@ -15,6 +16,7 @@ mod sign_in;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use access::{ForwardAuth, Identity, PolicySet};
 pub use account::{AccountOverview, SessionView};
 pub use admin::{Actor, IssuedCredential, UserDetails};
 pub use session::CurrentSession;
@@ -88,6 +90,9 @@ pub enum AppError {
     /// A logout request with a redirect that is not registered, or a hint that is not ours.
     #[error("the logout request is not valid")]
     BadLogoutRequest,
+    /// An administrator's input that breaks a rule (an empty reason, a date in the past).
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0} already exists")]
@@ -134,6 +139,8 @@ pub struct App {
     /// The OpenID Connect issuer identifier: this server's public base URL.
     pub issuer: String,
     pub settings: Settings,
+    /// The role policies and resource catalogue in force, swapped on reload.
+    pub policies: Arc<PolicySet>,
 }
 
 /// The parts an [`App`] is built from.
@@ -144,6 +151,7 @@ pub struct Parts {
     pub signer: Arc<dyn TokenSigner>,
     pub issuer: String,
     pub settings: Settings,
+    pub policies: Arc<PolicySet>,
 }
 
 impl App {
@@ -155,6 +163,7 @@ impl App {
             signer: p.signer,
             issuer: p.issuer,
             settings: p.settings,
+            policies: p.policies,
         }
     }
 
@@ -206,10 +215,17 @@ pub(crate) mod testing {
         }
     }
 
+    /// The shipped `policies/` directory.
+    pub fn shipped_policies() -> crate::policy::Policies {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        crate::policy::Policies::load(&dir).expect("the shipped policies load")
+    }
+
     pub async fn app() -> (App, Arc<TestClock>) {
         let store = crate::store::open("sqlite::memory:").await.expect("store");
         let hasher = Arc::new(
-            Argon2Pool::new(HashParams { memory_kib: 64, iterations: 1, parallelism: 1 }, 2, 64).expect("hasher"),
+            Argon2Pool::with_suspect_budget(HashParams { memory_kib: 64, iterations: 1, parallelism: 1 }, 2, 64, 1_000)
+                .expect("hasher"),
         );
         let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
         let dir = tempfile::tempdir().expect("tempdir");
@@ -227,6 +243,7 @@ pub(crate) mod testing {
             signer: Arc::new(signer),
             issuer: "https://sso.college.example".into(),
             settings: Settings::default(),
+            policies: Arc::new(PolicySet::new(shipped_policies())),
         });
         (app, clock)
     }

@@ -68,6 +68,13 @@ impl App {
             self.detect_spraying(network.as_deref(), now).await?;
             return Err(AppError::InvalidCredentials);
         }
+        // attempts from a network that failed recently share a small hashing budget.
+        if let Some(n) = &network {
+            let window = now.saturating_sub(self.settings.spraying.window);
+            if self.store.count_distinct_failed_logins(n, window).await? > 0 && !self.hasher.admit_suspect() {
+                return Err(AppError::TooManyAttempts(std::time::Duration::from_secs(1)));
+            }
+        }
         let password_ok = match hash {
             Some(h) => self.hasher.verify(h, req.password).await?,
             None => {

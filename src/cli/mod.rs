@@ -5,6 +5,7 @@
 //! 2 bad usage, 3 not found, 4 already exists or not allowed, 5 store unavailable.
 
 mod client;
+mod policy;
 mod user;
 
 use std::path::PathBuf;
@@ -41,6 +42,9 @@ pub enum Command {
     /// OpenID Connect signing keys.
     #[command(subcommand)]
     Keys(client::KeysCommand),
+    /// The role policies and resource catalogue: check, explain.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -96,6 +100,10 @@ pub fn run(cli: Cli) -> ExitCode {
             crate::telemetry::init(config.log_format, "warn");
             runtime.block_on(client::run_keys(&config, cmd))
         }
+        Command::Policy(cmd) => {
+            crate::telemetry::init(config.log_format, "warn");
+            runtime.block_on(policy::run_policy(&config, cmd))
+        }
     }
 }
 
@@ -107,6 +115,7 @@ fn fail(e: &AppError) -> ExitCode {
         AppError::Profile(p) => (2, p.to_string()),
         AppError::Client(p) => (2, p.to_string()),
         AppError::BadLogoutRequest => (2, e.to_string()),
+        AppError::Invalid(why) => (2, why.clone()),
         AppError::PasswordRejected(p) => (2, p.to_string()),
         AppError::Unavailable(why) => (5, format!("the account store is unavailable: {why}")),
         AppError::Busy | AppError::TooManyAttempts(_) => (5, e.to_string()),

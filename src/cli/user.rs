@@ -68,6 +68,10 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Cut a person off from one resource without blocking the account, journaled.
+    Restrict(super::policy::RestrictArgs),
+    /// Lift a restriction, journaled.
+    Unrestrict(super::policy::UnrestrictArgs),
     /// The security officers' queue: spraying, locks, compromise reports, restorations.
     Events {
         #[arg(long, default_value_t = 50)]
@@ -250,6 +254,8 @@ pub async fn run_user(config: &Config, cmd: UserCommand) -> ExitCode {
         UserCommand::Activate { login, reason, json: as_json } => {
             done(app.activate(&actor, &login, &reason).await, as_json, "Activated")
         }
+        UserCommand::Restrict(a) => super::policy::restrict(&app, &actor, a).await,
+        UserCommand::Unrestrict(a) => super::policy::unrestrict(&app, &actor, a).await,
         UserCommand::Unlock { login, json: as_json } => done(app.unlock(&actor, &login).await, as_json, "Unlocked"),
         UserCommand::Restore { login, channel, json: as_json } => match app.restore(&actor, &login, channel).await {
             Ok(issued) => print_issued("Restored", &issued, as_json),

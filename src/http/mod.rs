@@ -8,6 +8,7 @@ mod auth;
 mod compromise;
 pub mod error;
 pub mod extract;
+mod forward_auth;
 pub mod i18n;
 pub mod limit;
 mod meta;
@@ -49,6 +50,8 @@ pub fn router(state: AppState) -> Router {
         .route("/account/sessions/end-others", post(account::end_other_sessions))
         .route("/account/compromised", get(compromise::account_page).post(compromise::account_report))
         .route("/compromised", get(compromise::public_page).post(compromise::public_report))
+        .route("/auth/verify", get(forward_auth::verify))
+        .route("/auth/continue", get(forward_auth::continue_to))
         .route("/lang/{code}", get(meta::switch_language))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))

@@ -142,6 +142,7 @@ pub fn account(lang: Lang, csrf: &str, o: &AccountOverview, notice: Option<&str>
         &frame,
         notice.map(Flash::Notice),
         html! {
+            (launcher(lang, &o.launcher))
             section aria-labelledby="h-profile" {
                 h2 #h-profile { (t.profile) }
                 dl.profile {
@@ -271,18 +272,66 @@ fn short_agent(ua: &str) -> &str {
     KNOWN.iter().find(|(k, _)| ua.contains(k)).map_or(ua, |(_, n)| n)
 }
 
-/// The role policy refuses this person this resource: say so and whom to ask.
-pub fn refused(lang: Lang, resource: &str) -> Markup {
+/// The role policy refuses this person this resource: say so and whom to ask
+/// (the catalogue's owner when the resource is in it, R-21).
+pub fn refused(lang: Lang, resource: &str, owner: Option<&crate::policy::Owner>) -> Markup {
     let t = lang.t();
     let frame = Frame { lang, title: t.refused_title, signed_in: None, here: "/account" };
     layout(
         &frame,
         Some(Flash::Error(&format!("{} «{resource}».", t.refused_text))),
         html! {
-            p { (t.contact_admin) }
+            @match owner {
+                Some(o) => p { (t.refused_contact) ": " (o.name) ", " (contact(&o.contact)) "." }
+                None => p { (t.contact_admin) }
+            }
             p { a href="/account" { (t.back_to_account) } }
         },
     )
+}
+
+/// An owner's contact: a mail link when it is an address.
+fn contact(c: &str) -> Markup {
+    html! {
+        @if c.contains('@') && !c.contains([' ', ':']) { a href={ "mailto:" (c) } { (c) } } @else { (c) }
+    }
+}
+
+/// A resource's title in the page's language.
+pub fn resource_title(lang: Lang, r: &crate::policy::Resource) -> &str {
+    if lang == Lang::Ru { &r.title_ru } else { &r.title_en }
+}
+
+/// The launcher: the resources this person may use, as a list of links with their
+/// descriptions; a `link` resource (no single sign-on) opens in a new tab.
+fn launcher(lang: Lang, resources: &[crate::policy::Resource]) -> Markup {
+    let t = lang.t();
+    html! {
+        section aria-labelledby="h-launcher" {
+            h2 #h-launcher { (t.launcher) }
+            @if resources.is_empty() {
+                p { (t.launcher_empty) }
+            } @else {
+                ul.launcher {
+                    @for r in resources {
+                        @let description = if lang == Lang::Ru { &r.description_ru } else { &r.description_en };
+                        @let id = format!("res-{}", r.id);
+                        li.tile {
+                            @if matches!(r.integration, crate::policy::Integration::Link) {
+                                a href=(r.url) target="_blank" rel="noopener noreferrer" aria-describedby=(id) {
+                                    (resource_title(lang, r))
+                                    span.visually-hidden { " (" (t.new_tab) ")" }
+                                }
+                            } @else {
+                                a href=(r.url) aria-describedby=(id) { (resource_title(lang, r)) }
+                            }
+                            p id=(id) { (description) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Asks before signing out when the request did not prove it came from the person's client.

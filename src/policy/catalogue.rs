@@ -63,7 +63,9 @@ pub enum Integration {
     /// An OpenID Connect client of propusk.
     Oidc { client_id: String },
     /// A self-hosted app behind a reverse proxy that asks propusk about each request.
-    ForwardAuth { hosts: Vec<String>, paths: Vec<PathPattern> },
+    /// `identity` lists what it is told besides the login: `name`, `email`,
+    /// `groups` (the roles).
+    ForwardAuth { hosts: Vec<String>, paths: Vec<PathPattern>, identity: Vec<String> },
     /// Binds to propusk's LDAP directory.
     Ldap,
     /// No single sign-on: the launcher only links to it.
@@ -81,6 +83,29 @@ impl Integration {
             Integration::Ldap => "ldap",
             Integration::Link => "link",
         }
+    }
+}
+
+/// What a forward-auth resource is told about a person besides the login.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Release {
+    pub name: bool,
+    pub email: bool,
+    pub groups: bool,
+}
+
+impl Release {
+    pub const ATTRIBUTES: [&'static str; 3] = ["name", "email", "groups"];
+}
+
+impl Resource {
+    /// The identity attributes released to this resource through forward-auth.
+    pub fn releases(&self) -> Release {
+        let Integration::ForwardAuth { identity, .. } = &self.integration else {
+            return Release::default();
+        };
+        let has = |a: &str| identity.iter().any(|i| i == a);
+        Release { name: has("name"), email: has("email"), groups: has("groups") }
     }
 }
 
@@ -140,6 +165,7 @@ struct RawIntegration {
     client_id: Option<Spanned<String>>,
     hosts: Option<Spanned<Vec<Spanned<String>>>>,
     paths: Option<Spanned<Vec<Spanned<String>>>>,
+    identity: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// Collects problems placed in one file.
@@ -292,6 +318,7 @@ fn integration(report: &mut Report<'_>, raw: Spanned<RawIntegration>, url_host: 
     let span_of_list = |s: &Option<Spanned<Vec<Spanned<String>>>>| s.as_ref().map(|v| v.span().start);
     match kind {
         "oidc" => {
+            unwanted("identity", span_of_list(&raw.identity));
             unwanted("hosts", span_of_list(&raw.hosts));
             unwanted("paths", span_of_list(&raw.paths));
             let Some(client_id) = raw.client_id else {
@@ -317,9 +344,10 @@ fn integration(report: &mut Report<'_>, raw: Spanned<RawIntegration>, url_host: 
                 report.at(at, "integration kind \"forward_auth\" needs both hosts and paths");
                 return None;
             };
-            forward_auth(report, hosts, paths, url_host)
+            forward_auth(report, hosts, paths, raw.identity, url_host)
         }
         "ldap" | "link" => {
+            unwanted("identity", span_of_list(&raw.identity));
             unwanted("client_id", span_of(&raw.client_id));
             unwanted("hosts", span_of_list(&raw.hosts));
             unwanted("paths", span_of_list(&raw.paths));
@@ -339,9 +367,21 @@ fn forward_auth(
     report: &mut Report<'_>,
     hosts: Spanned<Vec<Spanned<String>>>,
     paths: Spanned<Vec<Spanned<String>>>,
+    identity: Option<Spanned<Vec<Spanned<String>>>>,
     url_host: Option<&str>,
 ) -> Option<Integration> {
     let before = report.problems.len();
+    let mut released: Vec<String> = Vec::new();
+    for a in identity.iter().flat_map(|i| i.get_ref()) {
+        if !Release::ATTRIBUTES.contains(&a.get_ref().as_str()) {
+            report.at(
+                a.span().start,
+                format!("identity: unknown attribute {:?}; known: {}", a.get_ref(), Release::ATTRIBUTES.join(", ")),
+            );
+        } else if !released.contains(a.get_ref()) {
+            released.push(a.get_ref().clone());
+        }
+    }
     if hosts.get_ref().is_empty() {
         report.at(hosts.span().start, "hosts: at least one host is required");
     }
@@ -368,7 +408,11 @@ fn forward_auth(
             Err(e) => report.at(p.span().start, e),
         }
     }
-    (report.problems.len() == before).then_some(Integration::ForwardAuth { hosts: host_list, paths: patterns })
+    (report.problems.len() == before).then_some(Integration::ForwardAuth {
+        hosts: host_list,
+        paths: patterns,
+        identity: released,
+    })
 }
 
 /// Two resources must never claim the same request: a forward-auth request is decided
@@ -376,7 +420,7 @@ fn forward_auth(
 fn check_overlaps(report: &mut Report<'_>, resources: &[Resource], paths_at: &HashMap<ResourceId, usize>) {
     let mut seen: Vec<(&Resource, &str, &PathPattern)> = Vec::new();
     for r in resources {
-        let Integration::ForwardAuth { hosts, paths } = &r.integration else {
+        let Integration::ForwardAuth { hosts, paths, .. } = &r.integration else {
             continue;
         };
         let mut clash: Option<String> = None;

@@ -25,7 +25,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::domain::{AccountStatus, Role, Timestamp};
 
-pub use catalogue::{Integration, Owner, Resource, ResourceId};
+pub use catalogue::{Integration, Owner, Release, Resource, ResourceId};
 pub use cedar::PolicyInfo;
 pub use error::{PolicyError, Problem};
 pub use route::PathPattern;
@@ -186,7 +186,9 @@ impl Policies {
         let host = route::clean_request_host(host);
         let path = route::clean_request_path(path)?;
         self.resources.iter().find(|r| match &r.integration {
-            Integration::ForwardAuth { hosts, paths } => hosts.contains(&host) && paths.iter().any(|p| p.matches(path)),
+            Integration::ForwardAuth { hosts, paths, .. } => {
+                hosts.contains(&host) && paths.iter().any(|p| p.matches(path))
+            }
             _ => false,
         })
     }

@@ -185,6 +185,10 @@ pub trait PasswordHasher: Send + Sync + 'static {
     /// Spends the time of one verification without a real hash, so that an unknown login
     /// answers in the same time as a wrong password.
     async fn verify_dummy(&self, password: Password) -> Result<(), HashError>;
+    /// Whether an attempt from a network with recent failures may spend a hash now: such
+    /// attempts share a small budget, so guessing cannot take the hashing capacity that
+    /// everyone else needs.
+    fn admit_suspect(&self) -> bool;
 }
 
 /// The source of the current time.

@@ -42,8 +42,9 @@ pub enum AuthOutcome {
     SignIn { force: bool, login_hint: Option<String> },
     /// An issued password must be changed first.
     ChangePassword,
-    /// The role policy refuses this person this resource: a page says so.
-    Refused { client_name: String },
+    /// The role policy refuses this person this resource: a page says so, naming
+    /// the catalogue's resource and its owner to contact when the client is in it.
+    Refused { client_name: String, resource: Option<Box<crate::policy::Resource>> },
     /// Redirect back to the client with a code.
     Code { redirect_uri: String, code: String, state: Option<String> },
 }
@@ -135,11 +136,27 @@ impl App {
             }
             return Ok(AuthOutcome::ChangePassword);
         }
-        if !client.admits(&session.account) {
+        // the same decision as forward-auth and the launcher, for the catalogue
+        // resource this client is; the client's own role list, if any, must admit too.
+        let policies = self.policies();
+        let resource = policies.catalogue().iter().find(
+            |r| matches!(&r.integration, crate::policy::Integration::Oidc { client_id } if client_id == client.id.as_str()),
+        );
+        let admitted = match resource {
+            Some(r) => match self.decide_access(&session.account, &r.id).await {
+                Ok(d) => d.allowed && client.admits(&session.account),
+                Err(e) => {
+                    tracing::warn!(error = %e, "access decision failed");
+                    return Err(fail("temporarily_unavailable", "the access decision could not be made"));
+                }
+            },
+            None => client.admits(&session.account),
+        };
+        if !admitted {
             if none {
                 return Err(fail("access_denied", "the user may not use this client"));
             }
-            return Ok(AuthOutcome::Refused { client_name: client.name });
+            return Ok(AuthOutcome::Refused { client_name: client.name, resource: resource.cloned().map(Box::new) });
         }
         let code = random_token();
         let record = CodeRecord {

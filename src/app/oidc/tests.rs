@@ -12,7 +12,7 @@ use crate::domain::account::{NewAccount, Role, Roles};
 use crate::domain::journal::Channel;
 use crate::domain::oidc::{ClientKind, SigningAlg};
 use crate::domain::password::Password;
-use crate::ports::LogoutSender;
+use crate::ports::{Clock as _, LogoutSender};
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -139,6 +139,33 @@ async fn bad_requests_go_back_to_the_client_with_the_spec_error() {
     let mut r = request("openid");
     r.max_age = Some("60".into());
     assert!(matches!(w.app.authorize(r, Some(&w.session)).await, Ok(AuthOutcome::SignIn { force: true, .. })));
+}
+
+#[tokio::test]
+async fn the_catalogue_policy_decides_for_its_client_and_names_the_owner() {
+    // Moodle is the catalogue's "moodle" resource: students may use it, until restricted.
+    let w = world(Roles::default()).await;
+    code(&w, "openid").await;
+    let until = w.clock.now().saturating_add(Duration::from_secs(3600));
+    w.app
+        .restrict(&Actor::system(), "student.one", "moodle", "академический отпуск", Some(until))
+        .await
+        .expect("restrict");
+    match w.app.authorize(request("openid"), Some(&w.session)).await {
+        Ok(AuthOutcome::Refused { resource: Some(r), .. }) => {
+            assert_eq!(r.id.as_str(), "moodle");
+            assert_eq!(r.owner.contact, "lms@college.example");
+        }
+        other => panic!("expected a refusal naming the resource, got {other:?}"),
+    }
+    let mut none = request("openid");
+    none.prompt = Some("none".into());
+    assert!(matches!(
+        w.app.authorize(none, Some(&w.session)).await,
+        Err(AuthorizeError::Redirect { error: "access_denied", .. })
+    ));
+    w.clock.advance(Duration::from_secs(3600));
+    code(&w, "openid").await;
 }
 
 #[tokio::test]

@@ -89,8 +89,9 @@ async fn handle(
         Ok(AuthOutcome::ChangePassword) => {
             Redirect::to(&format!("/account/password?next={}", urlencode(&back))).into_response()
         }
-        Ok(AuthOutcome::Refused { client_name }) => {
-            (StatusCode::FORBIDDEN, pages::refused(lang, &client_name)).into_response()
+        Ok(AuthOutcome::Refused { client_name, resource }) => {
+            let title = resource.as_deref().map_or(client_name.as_str(), |r| pages::resource_title(lang, r));
+            (StatusCode::FORBIDDEN, pages::refused(lang, title, resource.as_ref().map(|r| &r.owner))).into_response()
         }
         Ok(AuthOutcome::Code { redirect_uri, code, state: st }) => {
             let mut q = vec![("code", code)];
