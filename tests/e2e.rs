@@ -213,3 +213,33 @@ async fn behind_a_proxy_forwarded_addresses_are_believed_only_from_trusted_proxi
         assert!(stdout(&out).contains(&format!("from {want}")), "trusted {trusted}: {}", stdout(&out));
     }
 }
+
+#[tokio::test]
+async fn logs_never_contain_passwords_session_tokens_or_codes() {
+    let server = Server::start(&[("PROPUSK_LOG_LEVEL", "debug"), ("PROPUSK_LOG_FORMAT", "json")]);
+    let issued = add_user(&server, "quiet.q", "Тихонов Кирилл", "student");
+    let c = server.client();
+    let r = sign_in(&server, &c, "quiet.q", &issued).await;
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("__Host-propusk="))
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_owned();
+    let csrf = csrf_of(&server, &c, "/account/password").await;
+    let new = "Шёпот-листьев-2026";
+    c.post(server.url("/account/password"))
+        .form(&[("csrf", csrf.as_str()), ("current", issued.as_str()), ("new", new), ("confirm", new)])
+        .send()
+        .await
+        .expect("change");
+    let _ = sign_in(&server, &server.client(), "quiet.q", "a-wrong-guess-123").await;
+    let log = server.log();
+    assert!(log.contains("signed in"), "the log was captured: {log}");
+    for secret in [issued.as_str(), new, "a-wrong-guess-123", cookie.as_str(), csrf.as_str()] {
+        assert!(!log.contains(secret), "the log contains a secret");
+    }
+}

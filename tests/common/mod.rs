@@ -63,7 +63,13 @@ impl Server {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.path().join("server.log"))
+                    .expect("log file"),
+            ))
             .spawn()
             .expect("spawn propusk");
         let stdout = child.stdout.take().expect("stdout");
@@ -86,6 +92,11 @@ impl Server {
         let bootstrap_password =
             lines.iter().find_map(|l| l.trim().strip_prefix("password: ").map(|p| p.trim().to_owned()));
         Server { child: Some(child), base, dir, env, bootstrap_password, stdout: lines }
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -202,7 +213,7 @@ pub fn add_user(server: &Server, login: &str, name: &str, role: &str) -> String 
 /// GET /sign-in then POST the form; returns the POST's response.
 pub async fn sign_in(server: &Server, client: &reqwest::Client, login: &str, password: &str) -> reqwest::Response {
     let page = client.get(server.url("/sign-in")).send().await.expect("get").text().await.expect("body");
-    let csrf = input_value(&page, "csrf").expect("csrf field");
+    let csrf = input_value(&page, "csrf").unwrap_or_else(|| panic!("no csrf field in {page}"));
     client
         .post(server.url("/sign-in"))
         .form(&[("csrf", csrf.as_str()), ("login", login), ("password", password), ("next", "/account")])
