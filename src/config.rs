@@ -44,6 +44,9 @@ pub struct RawConfig {
     pub protection: RawProtection,
     pub policies: RawPolicies,
     pub log: RawLog,
+    /// OpenID Connect clients declared in the file (`[[client]]`), kept in step at start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client: Vec<RawClient>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -249,6 +252,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub clients: Vec<DeclaredClient>,
     pub rate_limits: RateLimits,
     /// `None`: derived from the bound address at start.
     pub public_url: Option<String>,
@@ -459,8 +463,11 @@ impl RawConfig {
             window: minutes(pr.spray_window_minutes.max(1)),
             block: minutes(pr.spray_block_minutes.max(1)),
         };
+        let clients =
+            self.client.iter().enumerate().map(|(i, c)| declared_client(i, c)).collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             listen,
+            clients,
             rate_limits: RateLimits {
                 address_per_minute: pr.address_per_minute,
                 login_per_minute: pr.login_per_minute,
@@ -517,6 +524,11 @@ fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     span.map(|r| format!(" (line {})", text[..r.start.min(text.len())].lines().count().max(1))).unwrap_or_default()
 }
 
+#[path = "config_clients.rs"]
+mod clients;
 #[cfg(test)]
 #[path = "config_tests.rs"]
 mod tests;
+
+use clients::declared_client;
+pub use clients::{DeclaredClient, RawClient};

@@ -86,6 +86,12 @@ pub async fn serve(
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let (app, keys) = build_app(&config, default_issuer(&config, addr)).await?;
+    let declared: Vec<_> = config.clients.iter().map(|c| (c.spec.clone(), c.secret_hash.clone())).collect();
+    let changed =
+        app.sync_declared_clients(&declared).await.context("cannot register the declared clients ([[client]])")?;
+    if changed > 0 {
+        tracing::info!(changed, "declared clients registered");
+    }
     if let Some(issued) = app.bootstrap_admin().await.context("cannot create the first administrator")? {
         print_bootstrap(&issued);
     }

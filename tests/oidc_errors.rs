@@ -216,3 +216,38 @@ async fn discovery_keys_and_rotation() {
     let master = std::fs::metadata(server.dir.path().join("data/master.key")).expect("master key");
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&master.permissions()) & 0o777, 0o600);
 }
+
+#[tokio::test]
+async fn clients_declared_in_the_configuration_file() {
+    use sha2::Digest as _;
+    let secret = "a-long-random-client-secret-for-the-timetable";
+    let hash = hex::encode(sha2::Sha256::digest(secret.as_bytes()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("propusk.toml");
+    let declare = |redirect: &str| {
+        format!(
+            "[[client]]\nid = \"timetable\"\nname = \"Расписание\"\nredirect_uris = [\"{redirect}\"]\n\
+             scopes = \"openid roles\"\nsecret_sha256 = \"{hash}\"\n"
+        )
+    };
+    std::fs::write(&file, declare("https://timetable.college.example/cb")).expect("write");
+    let path = file.to_str().expect("utf-8").to_owned();
+    let server = Server::start(&[("PROPUSK_CONFIG", path.as_str())]);
+    let c = server.client();
+    let r = c
+        .post(server.url("/token"))
+        .basic_auth("timetable", Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::OK);
+    let shown: Value =
+        serde_json::from_slice(&server.cli(&["client", "show", "timetable", "--json"]).stdout).expect("json");
+    assert_eq!(shown["redirect_uris"], serde_json::json!(["https://timetable.college.example/cb"]));
+    // A declaration that breaks the rules stops start-up naming the entry.
+    std::fs::write(&file, declare("http://timetable.college.example/cb")).expect("write");
+    let out = server.cli(&["serve"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("client[0]"), "{}", stderr(&out));
+}

@@ -120,3 +120,49 @@ impl App {
             })
     }
 }
+
+impl App {
+    /// Keeps the clients declared in the configuration file in step with the store: each is
+    /// created, or replaced when its declaration or secret changed (one transaction each).
+    /// Clients registered with the command line are left alone. Returns how many changed.
+    pub async fn sync_declared_clients(&self, declared: &[(ClientSpec, Option<String>)]) -> Result<usize, AppError> {
+        let mut changed = 0;
+        for (spec, secret_hash) in declared {
+            let id = ClientId::parse(&spec.id).ok_or(AppError::Client(ClientProblem::Id))?;
+            let client = Client {
+                id: id.clone(),
+                name: spec.name.trim().to_owned(),
+                kind: spec.kind,
+                redirect_uris: spec.redirect_uris.clone(),
+                post_logout_redirect_uris: spec.post_logout_redirect_uris.clone(),
+                scopes: Scopes::parse_known(&spec.scopes),
+                allowed_roles: spec.allowed_roles.clone(),
+                id_token_alg: spec.id_token_alg,
+                access_token_ttl: spec.access_token_ttl,
+                refresh_token_ttl: spec.refresh_token_ttl,
+                backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
+            };
+            client.validate().map_err(AppError::Client)?;
+            let existing = self.store.find_client(&id).await?;
+            if existing.as_ref().is_some_and(|(c, h)| *c == client && h == secret_hash) {
+                continue;
+            }
+            let now = self.clock.now();
+            let mut changes = Vec::new();
+            if existing.is_some() {
+                changes.push(Change::Oidc(OidcChange::DeleteClient { id: id.clone() }));
+            }
+            changes.push(Change::Oidc(OidcChange::InsertClient { client, secret_hash: secret_hash.clone(), at: now }));
+            changes.push(Change::InsertAudit(self.audit(
+                "system",
+                "client.declare",
+                Some(id.as_str()),
+                None,
+                String::new(),
+            )));
+            self.store.commit(changes).await?;
+            changed += 1;
+        }
+        Ok(changed)
+    }
+}
