@@ -150,6 +150,10 @@ impl PasswordHasher for Argon2Pool {
     fn admit_suspect(&self) -> bool {
         self.suspects.check().is_ok()
     }
+
+    fn busy(&self) -> bool {
+        self.queued() > 0
+    }
 }
 
 #[cfg(test)]

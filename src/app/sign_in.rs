@@ -68,8 +68,9 @@ impl App {
             self.detect_spraying(network.as_deref(), now).await?;
             return Err(AppError::InvalidCredentials);
         }
-        // attempts from a network that failed recently share a small hashing budget.
-        if let Some(n) = &network {
+        // while hashes queue up, attempts from a network that failed recently share a
+        // small hashing budget (when nothing waits, the extra query is not worth making).
+        if let Some(n) = network.as_ref().filter(|_| self.hasher.busy()) {
             let window = now.saturating_sub(self.settings.spraying.window);
             if self.store.count_distinct_failed_logins(n, window).await? > 0 && !self.hasher.admit_suspect() {
                 return Err(AppError::TooManyAttempts(std::time::Duration::from_secs(1)));

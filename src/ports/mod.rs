@@ -189,6 +189,8 @@ pub trait PasswordHasher: Send + Sync + 'static {
     /// attempts share a small budget, so guessing cannot take the hashing capacity that
     /// everyone else needs.
     fn admit_suspect(&self) -> bool;
+    /// Whether hashes are waiting for a worker (the budget above matters only then).
+    fn busy(&self) -> bool;
 }
 
 /// The source of the current time.
