@@ -7,7 +7,9 @@
 //! answers: discovery, JWKS, authorization (informational), code exchange, refresh with
 //! rotation, client_credentials, UserInfo and introspection. Throughput, p50/p99 latency,
 //! errors and the server process's CPU time are recorded per phase; the ratios propusk /
-//! oidc-provider are computed on plain HTTP. Run with `cargo bench --bench oidc`.
+//! oidc-provider are computed on plain HTTP. Each measurement waits for a quiet machine
+//! and is repeated when other processes took much CPU during it. Run with
+//! `cargo bench --bench oidc`.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -40,6 +42,10 @@ const MAKE_CODES_WITHIN: Duration = Duration::from_secs(35);
 /// `QUIET` of its cores busy over a second), so that other work disturbs it less.
 const QUIET_WAIT: Duration = Duration::from_secs(120);
 const QUIET: f64 = 0.10;
+/// A measurement during which other processes took more than this share of the cores
+/// is made again, up to `ATTEMPTS` times in all; the least disturbed one is kept.
+const DISTURBED: f64 = 0.15;
+const ATTEMPTS: usize = 3;
 const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
 const SCOPE: &str = "openid profile";
 const SERVICE_SCOPE: &str = "roles groups";
@@ -118,6 +124,7 @@ async fn run(cores: usize) -> anyhow::Result<String> {
     let provider_dir = root.join("bench/oidc-provider");
     ensure_node_modules(&provider_dir)?;
     let bin = propusk_binary(root)?;
+    let mut facts = Facts::gather(root, &provider_dir, cores);
 
     eprintln!("oidc: starting propusk (HTTP and HTTPS) and oidc-provider…");
     let plain = Propusk::start(&bin, false)?;
@@ -131,7 +138,6 @@ async fn run(cores: usize) -> anyhow::Result<String> {
         Arc::new(Target::propusk("propusk HTTPS", &tls).await?),
     ];
     let processes = [&plain.process, &node, &tls.process];
-    let mut busy_starts = 0;
     let mut results: Vec<BTreeMap<Endpoint, Phase>> = vec![BTreeMap::new(); targets.len()];
     // Endpoint by endpoint, each server in turn: drift on the machine hits all alike.
     for endpoint in Endpoint::ALL {
@@ -139,19 +145,30 @@ async fn run(cores: usize) -> anyhow::Result<String> {
             continue; // measured together with Authorize: it needs that phase's codes
         }
         for (t, target) in targets.iter().enumerate() {
-            eprintln!("oidc: {} — {endpoint:?}", target.label);
-            if !wait_for_quiet(cores).await {
-                busy_starts += 1;
+            let mut best: Option<(f64, Vec<(Endpoint, Phase)>)> = None;
+            for attempt in 1..=ATTEMPTS {
+                eprintln!("oidc: {} — {endpoint:?} (attempt {attempt})", target.label);
+                facts.attempts += 1;
+                if !wait_for_quiet(cores).await {
+                    facts.busy_starts += 1;
+                }
+                let measured = measure(target, endpoint).await.with_context(|| {
+                    let tail = processes[t].stderr_tail();
+                    format!("{} {endpoint:?}; the server's stderr ends with:\n{tail}", target.label)
+                })?;
+                let other = measured.iter().map(|(_, p)| p.other_share(cores)).fold(0.0, f64::max);
+                if best.as_ref().is_none_or(|(least, _)| other < *least) {
+                    best = Some((other, measured));
+                }
+                if other <= DISTURBED {
+                    break;
+                }
             }
-            let measured = measure(target, endpoint).await.with_context(|| {
-                format!("{} {endpoint:?}; the server's stderr ends with:\n{}", target.label, processes[t].stderr_tail())
-            })?;
-            for (e, phase) in measured {
+            for (e, phase) in best.map(|(_, m)| m).unwrap_or_default() {
                 results[t].insert(e, phase);
             }
         }
     }
-    let facts = Facts::gather(root, &provider_dir, cores, busy_starts);
     Ok(report(&facts, &targets, &results))
 }
 
@@ -250,7 +267,9 @@ struct Propusk {
 impl Propusk {
     fn start(bin: &Path, tls: bool) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let mut env = vec![("PROPUSK_SERVER_LISTEN", "127.0.0.1:0")];
+        // The shipped role policies; the client `bench` is not in their catalogue.
+        let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies").display().to_string();
+        let mut env = vec![("PROPUSK_SERVER_LISTEN", "127.0.0.1:0"), ("PROPUSK_POLICIES_DIR", policies.as_str())];
         if !tls {
             env.push(("PROPUSK_TLS_MODE", "off"));
         }
@@ -549,6 +568,11 @@ impl Phase {
         self.ok as f64 / self.secs
     }
 
+    /// The share of all cores that other processes used during the phase.
+    fn other_share(&self, cores: usize) -> f64 {
+        (self.machine_cpu - self.server_cpu - self.load_cpu).max(0.0) / (self.secs * cores as f64)
+    }
+
     fn per_cpu_second(&self) -> f64 {
         self.ok as f64 / self.server_cpu
     }
@@ -783,12 +807,13 @@ struct Facts {
     node: String,
     oidc_provider: String,
     commit: String,
-    /// Measurements that began on a busy machine after waiting `QUIET_WAIT`.
+    /// Measurements made, and those that began on a busy machine after `QUIET_WAIT`.
+    attempts: usize,
     busy_starts: usize,
 }
 
 impl Facts {
-    fn gather(root: &Path, provider_dir: &Path, cores: usize, busy_starts: usize) -> Self {
+    fn gather(root: &Path, provider_dir: &Path, cores: usize) -> Self {
         let out = |cmd: &mut Command| {
             cmd.output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default()
         };
@@ -807,7 +832,7 @@ impl Facts {
         let dirty = !git(&["status", "--porcelain", "--", "src", "migrations", "Cargo.lock"]).is_empty();
         let commit = if dirty { format!("{head} with uncommitted changes to the server") } else { head };
         let node = out(Command::new("node").arg("--version"));
-        Self { cores, model, node, oidc_provider, commit, busy_starts }
+        Self { cores, model, node, oidc_provider, commit, attempts: 0, busy_starts: 0 }
     }
 }
 
@@ -822,8 +847,12 @@ fn report(f: &Facts, targets: &[Arc<Target>], results: &[BTreeMap<Endpoint, Phas
          Measured {date} with `cargo bench --bench oidc` (release profile) on {cores} cores ({model}): \
          propusk at commit {commit}; oidc-provider {op} on Node.js {node}. {CLIENTS} concurrent \
          HTTP/1.1 keep-alive clients, {run} s per timed phase after a {warm} s warm-up, one server \
-         at a time; each measurement began once the machine had been less than {quiet:.0} % busy for \
-         a second, waiting at most {wait} s ({busy} of {count} began on a busier machine).\n\n\
+         at a time. Other work shares this machine: each measurement began once the machine had been \
+         less than {quiet:.0} % busy for a second (waiting at most {wait} s), and was made again, up to \
+         {ATTEMPTS} times in all, while other processes took more than {disturbed:.0} % of the cores during \
+         it, and the least disturbed one is reported: {attempts} measurements were made for the {count} \
+         reported, {busy} of them begun on a busier machine; the last table shows what other processes \
+         took.\n\n\
          ### propusk / oidc-provider, plain HTTP\n\n\
          | Endpoint | propusk req/s | oidc-provider req/s | ratio | propusk req per server CPU-s | \
          oidc-provider req per server CPU-s | ratio | target | met (CPU-s / req/s) | \
@@ -839,6 +868,8 @@ fn report(f: &Facts, targets: &[Arc<Target>], results: &[BTreeMap<Endpoint, Phas
         warm = WARM_UP.as_secs(),
         quiet = QUIET * 100.0,
         wait = QUIET_WAIT.as_secs(),
+        disturbed = DISTURBED * 100.0,
+        attempts = f.attempts,
         busy = f.busy_starts,
         count = (Endpoint::ALL.len() - 1) * targets.len(),
     );
@@ -897,8 +928,8 @@ fn report(f: &Facts, targets: &[Arc<Target>], results: &[BTreeMap<Endpoint, Phas
             match get(t, e) {
                 Some(p) => {
                     let pct = |x: f64| x / (p.secs * n) * 100.0;
-                    let other = (p.machine_cpu - p.server_cpu - p.load_cpu).max(0.0);
-                    out.push_str(&format!(" {:.0} / {:.0} / {:.0} |", pct(p.server_cpu), pct(p.load_cpu), pct(other)));
+                    let other = p.other_share(f.cores) * 100.0;
+                    out.push_str(&format!(" {:.0} / {:.0} / {other:.0} |", pct(p.server_cpu), pct(p.load_cpu)));
                 }
                 None => out.push_str(" |"),
             }
@@ -911,7 +942,8 @@ fn report(f: &Facts, targets: &[Arc<Target>], results: &[BTreeMap<Endpoint, Phas
          \"req per server CPU-s\" divides the same count by the CPU time (user + system, all threads) \
          of the server's process over the phase, read from `/proc/PID/stat`: the servers, the load \
          generator and the machine's other work share the {cores} cores, and oidc-provider runs its \
-         JavaScript on one thread while propusk uses every core, so this is the fairer figure. Each \
+         JavaScript on one thread (with helpers for garbage collection and I/O) while propusk's runtime \
+         uses every core, so this is the fairer figure. Each \
          \"ratio\" is propusk's figure divided by oidc-provider's for the same endpoint in the same run; \
          \"met\" compares the target first with the CPU-second ratio, then with the req/s ratio. \
          Latency is from sending a request to having read its whole answer, at {CLIENTS} clients; \
@@ -927,7 +959,9 @@ fn report(f: &Facts, targets: &[Arc<Target>], results: &[BTreeMap<Endpoint, Phas
          tokens, 200 with `sub`. Introspection: client_secret_basic, one of {CLIENTS} fresh access tokens, \
          `\"active\": true`.\n\n\
          **The servers.** propusk: `target/release/propusk serve` in a fresh directory with \
-         `PROPUSK_SERVER_LISTEN=127.0.0.1:0`, and `PROPUSK_TLS_MODE=off` for plain HTTP (the HTTPS one \
+         `PROPUSK_SERVER_LISTEN=127.0.0.1:0` and `PROPUSK_POLICIES_DIR` naming the shipped `policies/` \
+         (the client `bench` is not in its catalogue, so an authorization consults the client's role \
+         list only, not the Cedar policies), and `PROPUSK_TLS_MODE=off` for plain HTTP (the HTTPS one \
          uses the generated development certificate; with keep-alive, handshakes are rare); \
          everything else default: SQLite with WAL and `synchronous=FULL` on disk, so every code and \
          token is durable before it is answered; RS256 ID tokens (2048-bit key), opaque access tokens, \
