@@ -206,6 +206,8 @@ struct Process {
     child: Child,
     base: String,
     log: PathBuf,
+    /// A directory removed with the process (after it is killed).
+    scratch: Option<tempfile::TempDir>,
 }
 
 impl Process {
@@ -226,7 +228,7 @@ impl Process {
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => Ok(Self { child, base, log }),
+            Ok(base) => Ok(Self { child, base, log, scratch: None }),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -330,8 +332,10 @@ fn start_oidc_provider(dir: &Path, secret: &str) -> anyhow::Result<Process> {
         .env("HOST", "127.0.0.1")
         .env("PORT", "0")
         .env("CLIENT_SECRET", secret);
-    let log = std::env::temp_dir().join(format!("oidc-provider-bench-{}.log", std::process::id()));
-    Process::spawn(cmd, "oidc-provider", log)
+    let scratch = tempfile::tempdir()?;
+    let mut process = Process::spawn(cmd, "oidc-provider", scratch.path().join("stderr.log"))?;
+    process.scratch = Some(scratch);
+    Ok(process)
 }
 
 /// One server as the load generator sees it.
