@@ -43,6 +43,7 @@ pub struct RawConfig {
     pub keys: RawKeys,
     pub protection: RawProtection,
     pub policies: RawPolicies,
+    pub mail: RawMail,
     pub log: RawLog,
     /// OpenID Connect clients declared in the file (`[[client]]`), kept in step at start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -82,6 +83,8 @@ pub struct RawProtection {
     pub client_auth_failures_per_minute: u32,
     /// Password hashes per second for attempts from networks with recent failures.
     pub suspect_hashes_per_second: u32,
+    /// A browser stays known to an account this long after its last sign-in (0: off).
+    pub known_device_days: u32,
 }
 
 impl Default for RawProtection {
@@ -102,6 +105,7 @@ impl Default for RawProtection {
             report_per_hour: 10,
             client_auth_failures_per_minute: 30,
             suspect_hashes_per_second: 5,
+            known_device_days: 180,
         }
     }
 }
@@ -132,7 +136,7 @@ impl Default for RawKeys {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawServer {
     /// Address and port; empty means 127.0.0.1:8443, or 127.0.0.1:8080 with `tls.mode = "off"`.
@@ -141,6 +145,22 @@ pub struct RawServer {
     pub trusted_proxies: Vec<String>,
     /// The public base URL (the OpenID Connect issuer); empty means the listening address.
     pub public_url: String,
+    /// A request's headers must arrive within this many seconds (slow requests).
+    pub header_timeout_seconds: u32,
+    /// A request's body must arrive within this many seconds (slow requests).
+    pub body_timeout_seconds: u32,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: String::new(),
+            trusted_proxies: Vec::new(),
+            public_url: String::new(),
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -252,6 +272,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Slow requests: the time a client has for a request's headers and for its body.
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
     pub clients: Vec<DeclaredClient>,
     pub rate_limits: RateLimits,
     /// `None`: derived from the bound address at start.
@@ -269,6 +292,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub policies_dir: PathBuf,
+    /// `None`: no mail server configured.
+    pub mail: Option<MailConfig>,
 }
 
 /// A value that may carry a password (a database URL): `Debug` hides the user-info part.
@@ -367,6 +392,12 @@ impl RawConfig {
                     .map_err(|_| err("server.trusted_proxies", format!("not an address or network: {p:?}")))
             })
             .collect::<Result<_, _>>()?;
+        let seconds = |key: &str, v: u32| match v {
+            1..=300 => Ok(Duration::from_secs(u64::from(v))),
+            _ => Err(err(key, "expected 1 to 300 seconds")),
+        };
+        let header_timeout = seconds("server.header_timeout_seconds", self.server.header_timeout_seconds)?;
+        let body_timeout = seconds("server.body_timeout_seconds", self.server.body_timeout_seconds)?;
         let store_url = self.store.url.trim().to_owned();
         if !(store_url.starts_with("sqlite:")
             || store_url.starts_with("postgres://")
@@ -463,10 +494,13 @@ impl RawConfig {
             window: minutes(pr.spray_window_minutes.max(1)),
             block: minutes(pr.spray_block_minutes.max(1)),
         };
+        let mail = mail_config(&self.mail)?;
         let clients =
             self.client.iter().enumerate().map(|(i, c)| declared_client(i, c)).collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             listen,
+            header_timeout,
+            body_timeout,
             clients,
             rate_limits: RateLimits {
                 address_per_minute: pr.address_per_minute,
@@ -499,10 +533,14 @@ impl RawConfig {
                 issued_password_ttl: IssuedTtl(Duration::from_secs(u64::from(p.issued_ttl_hours) * 3600)),
                 lockout,
                 spraying,
+                devices: crate::app::DevicePolicy {
+                    remember: Duration::from_secs(u64::from(pr.known_device_days) * 86_400),
+                },
             },
             log_format,
             log_level: self.log.level,
             policies_dir: PathBuf::from(self.policies.dir.trim()),
+            mail,
         })
     }
 }
@@ -532,3 +570,7 @@ mod tests;
 
 use clients::declared_client;
 pub use clients::{DeclaredClient, RawClient};
+#[path = "config_mail.rs"]
+mod mail;
+use mail::mail_config;
+pub use mail::{MailConfig, MailSecurity, RawMail, Redacted};

@@ -77,3 +77,64 @@ fn the_example_file_is_valid_and_complete() {
         }
     }
 }
+
+#[test]
+fn mail_is_off_by_default_and_configured_by_file_or_environment() {
+    let c = RawConfig::parse("", env(&[])).expect("parse").validate().expect("valid");
+    assert_eq!(c.mail, None);
+    assert_eq!(c.header_timeout, Duration::from_secs(10));
+    assert_eq!(c.settings.devices.remember, Duration::from_secs(180 * 86_400));
+    let text = "[mail]\nhost = \"smtp.college.example\"\nfrom = \"propusk <propusk@college.example>\"\n\
+                username = \"propusk\"\n";
+    let c = RawConfig::parse(
+        text,
+        env(&[
+            ("PROPUSK_MAIL_PASSWORD", "smtp-secret-42"),
+            ("PROPUSK_MAIL_SECURITY_OFFICERS", "ib@college.example, ciso@college.example"),
+            ("PROPUSK_MAIL_PORT", "2525"),
+            ("PROPUSK_SERVER_BODY_TIMEOUT_SECONDS", "3"),
+            ("PROPUSK_PROTECTION_KNOWN_DEVICE_DAYS", "0"),
+        ]),
+    )
+    .expect("parse")
+    .validate()
+    .expect("valid");
+    let mail = c.mail.clone().expect("mail on");
+    assert_eq!((mail.host.as_str(), mail.port, mail.security), ("smtp.college.example", 2525, MailSecurity::StartTls));
+    assert_eq!(mail.security_officers, ["ib@college.example", "ciso@college.example"]);
+    assert_eq!(mail.credentials.as_ref().map(|(u, p)| (u.as_str(), p.0.as_str())), Some(("propusk", "smtp-secret-42")));
+    assert_eq!(c.body_timeout, Duration::from_secs(3));
+    assert!(c.settings.devices.remember.is_zero());
+    assert!(!format!("{c:?}").contains("smtp-secret-42"), "the password never shows in Debug");
+    let tls = RawConfig::parse("[mail]\nhost = \"h\"\nsecurity = \"tls\"\nfrom = \"a@b.example\"\n", env(&[]))
+        .expect("parse")
+        .validate()
+        .expect("valid");
+    assert_eq!(tls.mail.map(|m| m.port), Some(465));
+}
+
+#[test]
+fn mail_errors_name_their_key() {
+    let cases: &[(&str, &str)] = &[
+        ("[mail]\nhost = \"smtp.example\"\n", "mail.from"),
+        ("[mail]\nhost = \"smtp.example\"\nfrom = \"not an address\"\n", "mail.from"),
+        ("[mail]\nsecurity = \"ssl\"\n", "mail.security"),
+        ("[mail]\nsecurity_officers = [\"ib at college\"]\n", "mail.security_officers"),
+        ("[mail]\nhost = \"h\"\nfrom = \"a@b.example\"\nport = 70000\n", "mail.port"),
+        ("[mail]\nhost = \"h\"\nfrom = \"a@b.example\"\nusername = \"u\"\n", "mail.password"),
+        ("[mail]\nhost = \"h\"\nfrom = \"a@b.example\"\npassword = \"p\"\n", "mail.username"),
+        (
+            "[mail]\nhost = \"smtp.example\"\nfrom = \"a@b.example\"\nsecurity = \"none\"\nusername = \"u\"\npassword = \"p\"\n",
+            "mail.security",
+        ),
+        ("[mail]\nhost = \"h\"\nfrom = \"a@b.example\"\ntimeout_seconds = 0\n", "mail.timeout_seconds"),
+        ("[server]\nheader_timeout_seconds = 0\n", "server.header_timeout_seconds"),
+        ("[server]\nbody_timeout_seconds = 301\n", "server.body_timeout_seconds"),
+    ];
+    for (text, key) in cases {
+        let e = RawConfig::parse(text, env(&[])).and_then(RawConfig::validate).expect_err(text);
+        assert_eq!(e.key, *key, "{text:?}: {}", e.message);
+    }
+    let local = "[mail]\nhost = \"127.0.0.1\"\nfrom = \"a@b.example\"\nsecurity = \"none\"\nusername = \"u\"\npassword = \"p\"\n";
+    assert!(RawConfig::parse(local, env(&[])).expect("parse").validate().is_ok(), "a local relay may take a password");
+}

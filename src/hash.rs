@@ -3,14 +3,20 @@
 //! At most `workers` hashes run at once (each on a blocking thread) and at most
 //! `queue` more wait; beyond that a caller gets [`HashError::Busy`] at once, so a storm
 //! of sign-ins cannot starve the rest of the server or grow memory without bound.
+//!
+//! Waiting hashes are served in two classes: a sign-in from a device known for
+//! its account ([`PasswordHasher::verify_known`]) and a new password being hashed go
+//! before every other waiting verification, and the other verifications may fill only
+//! half of the queue, so room is always kept for the owners while strangers guess.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::domain::password::Password;
 use crate::ports::{HashError, PasswordHasher};
@@ -37,9 +43,18 @@ impl HashParams {
     }
 }
 
+/// Which waiting line a hash joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Known devices and new passwords: served first, the whole queue open to them.
+    First,
+    /// Every other verification (unknown devices, unknown logins).
+    Rest,
+}
+
 pub struct Argon2Pool {
     argon2: Argon2<'static>,
-    permits: Arc<Semaphore>,
+    gate: Arc<Gate>,
     /// Hashes running or waiting for a worker.
     in_flight: Arc<AtomicUsize>,
     workers: usize,
@@ -71,7 +86,7 @@ impl Argon2Pool {
             .to_string();
         Ok(Self {
             argon2,
-            permits: Arc::new(Semaphore::new(workers.max(1))),
+            gate: Arc::new(Gate::new(workers.max(1))),
             in_flight: Arc::new(AtomicUsize::new(0)),
             workers: workers.max(1),
             max_waiting,
@@ -87,11 +102,15 @@ impl Argon2Pool {
 
     async fn run<T: Send + 'static>(
         &self,
+        class: Class,
         job: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let slot = InFlight::claim(&self.in_flight, self.workers + self.max_waiting)?;
-        let permit =
-            self.permits.clone().acquire_owned().await.map_err(|_| HashError::Failed("hash pool closed".into()))?;
+        let waiting = match class {
+            Class::First => self.max_waiting,
+            Class::Rest => self.max_waiting - self.max_waiting / 2,
+        };
+        let slot = InFlight::claim(&self.in_flight, self.workers + waiting)?;
+        let permit = self.gate.enter(class).await?;
         let argon2 = self.argon2.clone();
         tokio::task::spawn_blocking(move || {
             let out = job(&argon2);
@@ -101,6 +120,96 @@ impl Argon2Pool {
         })
         .await
         .map_err(|e| HashError::Failed(e.to_string()))
+    }
+}
+
+/// The workers' turns, handed to the first class before the rest; FIFO within a class.
+struct Gate {
+    state: Mutex<GateState>,
+}
+
+struct GateState {
+    free: usize,
+    first: VecDeque<oneshot::Sender<()>>,
+    rest: VecDeque<oneshot::Sender<()>>,
+}
+
+impl Gate {
+    fn new(workers: usize) -> Self {
+        Self { state: Mutex::new(GateState { free: workers, first: VecDeque::new(), rest: VecDeque::new() }) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for a worker's turn; the turn is given back when the [`Turn`] drops.
+    async fn enter(self: &Arc<Self>, class: Class) -> Result<Turn, HashError> {
+        let rx = {
+            let mut s = self.lock();
+            if s.free > 0 {
+                s.free -= 1;
+                return Ok(Turn(self.clone()));
+            }
+            let (tx, rx) = oneshot::channel();
+            match class {
+                Class::First => s.first.push_back(tx),
+                Class::Rest => s.rest.push_back(tx),
+            }
+            rx
+        };
+        let mut waiting = Waiting { rx, gate: self.clone(), done: false };
+        let handed = (&mut waiting.rx).await;
+        waiting.done = true;
+        handed.map(|()| Turn(self.clone())).map_err(|_| HashError::Failed("hash pool closed".into()))
+    }
+
+    /// Hands a finished turn to the next waiter, first class first, or frees it.
+    fn leave(&self) {
+        loop {
+            let next = {
+                let mut s = self.lock();
+                match s.first.pop_front().or_else(|| s.rest.pop_front()) {
+                    Some(tx) => tx,
+                    None => {
+                        s.free += 1;
+                        return;
+                    }
+                }
+            };
+            // A waiter that gave up (its request was cancelled) is skipped.
+            if next.send(()).is_ok() {
+                return;
+            }
+        }
+    }
+}
+
+/// A worker's turn.
+struct Turn(Arc<Gate>);
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+/// A place in a waiting line; a turn handed to a waiter that was cancelled meanwhile is
+/// passed on rather than lost.
+struct Waiting {
+    rx: oneshot::Receiver<()>,
+    gate: Arc<Gate>,
+    done: bool,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if !self.done {
+            self.rx.close();
+            if self.rx.try_recv().is_ok() {
+                self.gate.leave();
+            }
+        }
     }
 }
 
@@ -126,7 +235,7 @@ impl Drop for InFlight {
 #[async_trait]
 impl PasswordHasher for Argon2Pool {
     async fn hash(&self, password: Password) -> Result<String, HashError> {
-        self.run(move |a| {
+        self.run(Class::First, move |a| {
             let salt = SaltString::generate(&mut rand::rngs::OsRng);
             a.hash_password(password.expose().as_bytes(), &salt)
                 .map(|h| h.to_string())
@@ -136,11 +245,11 @@ impl PasswordHasher for Argon2Pool {
     }
 
     async fn verify(&self, hash: String, password: Password) -> Result<bool, HashError> {
-        self.run(move |a| match PasswordHash::new(&hash) {
-            Ok(parsed) => a.verify_password(password.expose().as_bytes(), &parsed).is_ok(),
-            Err(_) => false,
-        })
-        .await
+        self.run(Class::Rest, move |a| verify_with(a, &hash, &password)).await
+    }
+
+    async fn verify_known(&self, hash: String, password: Password) -> Result<bool, HashError> {
+        self.run(Class::First, move |a| verify_with(a, &hash, &password)).await
     }
 
     async fn verify_dummy(&self, password: Password) -> Result<(), HashError> {
@@ -153,6 +262,13 @@ impl PasswordHasher for Argon2Pool {
 
     fn busy(&self) -> bool {
         self.queued() > 0
+    }
+}
+
+fn verify_with(a: &Argon2<'static>, hash: &str, password: &Password) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => a.verify_password(password.expose().as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
     }
 }
 
@@ -201,6 +317,66 @@ mod tests {
         }
         assert!(ok >= 3, "one running and two queued must be served, got {ok}");
         assert!(busy >= 1, "the rest must be refused, got {busy} busy of 12");
+        assert_eq!(pool.queued(), 0);
+    }
+
+    /// Slow enough that a hash outlasts the few milliseconds a test needs to queue others.
+    fn slow() -> HashParams {
+        HashParams { memory_kib: 65_536, iterations: 3, parallelism: 1 }
+    }
+
+    #[tokio::test]
+    async fn known_devices_go_first_and_keep_room_in_the_queue() {
+        let pool = Arc::new(Argon2Pool::new(slow(), 1, 4).expect("pool"));
+        let h = pool.hash(Password::new("a-long-password")).await.expect("hash");
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let spawn = |known: bool, tag: &'static str| {
+            let (p, h, order) = (pool.clone(), h.clone(), order.clone());
+            tokio::spawn(async move {
+                let pw = Password::new("a-long-password");
+                let r = if known { p.verify_known(h, pw).await } else { p.verify(h, pw).await };
+                if r.is_ok() {
+                    order.lock().expect("order").push(tag);
+                }
+                r.map(|_| ())
+            })
+        };
+        // One running and two strangers waiting fill the strangers' half of the queue.
+        let mut strangers = vec![spawn(false, "s1")];
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        strangers.push(spawn(false, "s2"));
+        strangers.push(spawn(false, "s3"));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let refused = spawn(false, "s4").await.expect("join");
+        assert!(matches!(refused, Err(HashError::Busy)), "strangers may use half the queue");
+        let owner = spawn(true, "owner");
+        owner.await.expect("join").expect("the owner finds room");
+        for s in strangers {
+            s.await.expect("join").expect("served");
+        }
+        let order = order.lock().expect("order").clone();
+        assert_eq!(order, ["s1", "owner", "s2", "s3"], "the owner went before the waiting strangers");
+        assert_eq!(pool.queued(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_waiter_passes_its_turn_on() {
+        let pool = Arc::new(Argon2Pool::new(slow(), 1, 8).expect("pool"));
+        let h = pool.hash(Password::new("a-long-password")).await.expect("hash");
+        let running = {
+            let (p, h) = (pool.clone(), h.clone());
+            tokio::spawn(async move { p.verify(h, Password::new("x")).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let cancelled = {
+            let (p, h) = (pool.clone(), h.clone());
+            tokio::spawn(async move { p.verify_known(h, Password::new("x")).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        cancelled.abort();
+        running.await.expect("join").expect("ran");
+        let after = tokio::time::timeout(std::time::Duration::from_secs(10), pool.verify(h, Password::new("x"))).await;
+        assert!(after.expect("the turn was not lost").is_ok());
         assert_eq!(pool.queued(), 0);
     }
 }

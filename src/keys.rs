@@ -127,6 +127,8 @@ pub struct KeyPolicy {
 /// The keys of every algorithm, refreshed from the store.
 pub struct KeyRing {
     keys: RwLock<Vec<Arc<LoadedKey>>>,
+    /// The last JWKS served and the key ids it lists: rendered again only when they change.
+    jwks: std::sync::Mutex<(Vec<String>, Arc<str>)>,
     master: MasterKey,
     policy: KeyPolicy,
     clock: Arc<dyn crate::ports::Clock>,
@@ -140,7 +142,8 @@ impl KeyRing {
         policy: KeyPolicy,
         clock: Arc<dyn crate::ports::Clock>,
     ) -> Result<Self, KeyError> {
-        let ring = KeyRing { keys: RwLock::new(Vec::new()), master, policy, clock };
+        let jwks = std::sync::Mutex::new((Vec::new(), Arc::from("")));
+        let ring = KeyRing { keys: RwLock::new(Vec::new()), jwks, master, policy, clock };
         for alg in SigningAlg::ALL {
             let have = store.list_signing_keys().await?.iter().any(|k| k.alg == alg);
             if !have {
@@ -329,8 +332,15 @@ impl TokenSigner for KeyRing {
         serde_json::from_slice(&decode(p)?).map_err(|_| SignError::Malformed)
     }
 
-    fn jwks(&self) -> Value {
-        json!({ "keys": self.published().iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
+    fn jwks(&self) -> Arc<str> {
+        let published = self.published();
+        let mut cached = self.jwks.lock().unwrap_or_else(|p| p.into_inner());
+        if !cached.1.is_empty() && cached.0.iter().eq(published.iter().map(|k| &k.kid)) {
+            return cached.1.clone();
+        }
+        let doc = json!({ "keys": published.iter().map(|k| &k.jwk).collect::<Vec<_>>() });
+        *cached = (published.iter().map(|k| k.kid.clone()).collect(), Arc::from(doc.to_string()));
+        cached.1.clone()
     }
 }
 
@@ -339,6 +349,10 @@ mod tests {
     use super::*;
     use crate::app::testing::TestClock;
     use std::sync::atomic::AtomicI64;
+
+    fn jwks_of(ring: &KeyRing) -> Value {
+        serde_json::from_str(&ring.jwks()).expect("the JWKS is JSON")
+    }
 
     fn policy() -> KeyPolicy {
         KeyPolicy {
@@ -360,7 +374,7 @@ mod tests {
         let es = ring.sign(SigningAlg::ES256, "JWT", &claims).expect("es256");
         assert_eq!(ring.verify(&rs).expect("verify"), claims);
         assert_eq!(ring.verify(&es).expect("verify"), claims);
-        assert_eq!(ring.jwks()["keys"].as_array().expect("keys").len(), 2);
+        assert_eq!(jwks_of(&ring)["keys"].as_array().expect("keys").len(), 2);
         // Tampering is detected.
         let mut bad = es.clone();
         bad.replace_range(bad.len() - 4.., "AAAA");
@@ -369,7 +383,7 @@ mod tests {
 
         // A rotation publishes first and signs later; the old key stays published a day.
         ring.rotate(store.as_ref(), Duration::from_secs(3600)).await.expect("rotate");
-        assert_eq!(ring.jwks()["keys"].as_array().expect("keys").len(), 4);
+        assert_eq!(jwks_of(&ring)["keys"].as_array().expect("keys").len(), 4);
         let old_kid = |t: &str| -> String {
             let h = URL_SAFE_NO_PAD.decode(t.split('.').next().expect("header")).expect("b64");
             serde_json::from_slice::<Value>(&h).expect("json")["kid"].as_str().expect("kid").to_owned()
@@ -381,7 +395,7 @@ mod tests {
         assert_ne!(old_kid(&after), before);
         assert!(ring.verify(&rs).is_ok(), "tokens of the old key still verify");
         clock.advance(Duration::from_secs(86_400));
-        assert_eq!(ring.jwks()["keys"].as_array().expect("keys").len(), 2, "the old keys are withdrawn");
+        assert_eq!(jwks_of(&ring)["keys"].as_array().expect("keys").len(), 2, "the old keys are withdrawn");
         assert_eq!(ring.verify(&rs), Err(SignError::BadSignature));
 
         // Another node with the same master key and store signs with the same keys.

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod hash;
 pub mod http;
 pub mod keys;
+pub mod mail;
 pub mod outbound;
 pub mod policy;
 pub mod ports;

@@ -98,9 +98,12 @@ pub async fn serve(
     app.record_policies_in_force(&Actor::system()).await.context("cannot write the audit log")?;
     let limits = Arc::new(crate::http::limit::Limits::new(&config.rate_limits));
     let background = spawn_background(app.clone(), keys, limits.clone())?;
+    let mailer = spawn_mail(app.clone(), config.mail.clone())?;
     let reloader = tokio::spawn(watch_policies(app.clone(), config.policies_dir.clone()));
     let state = AppState { app, trusted_proxies: Arc::new(config.trusted_proxies.clone()), limits };
-    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let service = router(state)
+        .layer(axum::middleware::from_fn_with_state(config.body_timeout, crate::http::read_body_within))
+        .into_make_service_with_connect_info::<SocketAddr>();
 
     let handle = axum_server::Handle::new();
     let h = handle.clone();
@@ -114,7 +117,7 @@ pub async fn serve(
         TlsMode::Off => {
             on_listen(addr, "http");
             tracing::info!(%addr, "listening (plain HTTP, TLS terminated by a proxy)");
-            axum_server::from_tcp(listener).handle(handle).serve(service).await?;
+            with_timeouts(axum_server::from_tcp(listener), &config).handle(handle).serve(service).await?;
         }
         mode => {
             let (cert, key) = match mode {
@@ -133,13 +136,26 @@ pub async fn serve(
             })?;
             on_listen(addr, "https");
             tracing::info!(%addr, "listening (HTTPS)");
-            axum_server::from_tcp_rustls(listener, tls).handle(handle).serve(service).await?;
+            with_timeouts(axum_server::from_tcp_rustls(listener, tls), &config).handle(handle).serve(service).await?;
         }
     }
     background.abort();
+    mailer.abort();
     reloader.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A client must send a request's headers within `server.header_timeout_seconds` (a
+/// slow-request attack otherwise holds connections open one byte at a time); the body
+/// has its own limit, [`crate::http::read_body_within`]. TLS handshakes time out after
+/// 10 s (axum-server's default).
+fn with_timeouts<A>(mut server: axum_server::Server<A>, config: &Config) -> axum_server::Server<A> {
+    let timer = hyper_util::rt::TokioTimer::new;
+    let builder = server.http_builder();
+    builder.http1().timer(timer()).header_read_timeout(config.header_timeout);
+    builder.http2().timer(timer()).keep_alive_interval(config.header_timeout).keep_alive_timeout(config.header_timeout);
+    server
 }
 
 /// Key refresh and rotation every minute (another node may have rotated), and
@@ -165,6 +181,25 @@ fn spawn_background(
             }
             if let Err(e) = app.deliver_logouts(&sender).await {
                 tracing::warn!(error = %e, "back-channel logout delivery failed");
+            }
+        }
+    }))
+}
+
+/// The outbound mail worker: every second, sends what the queue in the store
+/// holds, apart from the requests that queued it. Without a mail server (`mail.host`
+/// empty) messages are closed as not sent, with the reason.
+fn spawn_mail(app: App, mail: Option<crate::config::MailConfig>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let sender = mail.as_ref().map(crate::mail::SmtpMailer::new).transpose().map_err(anyhow::Error::msg)?;
+    let officers = mail.map(|m| m.security_officers).unwrap_or_default();
+    Ok(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let sender = sender.as_ref().map(|s| s as &dyn crate::ports::protection::MailSender);
+            if let Err(e) = app.deliver_mail(sender, &officers).await {
+                tracing::warn!(error = %e, "mail queue not processed");
             }
         }
     }))

@@ -290,3 +290,79 @@ async fn two_nodes_share_one_lock_on_postgresql() {
     drop((a, b));
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.expect("drop");
 }
+
+/// A raw connection to the server: plain TCP, or TLS trusting the development CA.
+async fn raw_connection(server: &Server) -> Box<dyn Stream> {
+    let hostport = server.base.split("://").nth(1).expect("base").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&hostport).await.expect("connect");
+    if !server.base.starts_with("https") {
+        return Box::new(tcp);
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(server.ca()).expect("dev CA");
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(cert.expect("cert")).expect("root");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.expect("handshake");
+    Box::new(tls)
+}
+
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Reads until the server closes the connection (or 10 s pass); what it sent.
+async fn until_closed(conn: &mut (impl tokio::io::AsyncRead + Unpin)) -> (String, std::time::Duration) {
+    use tokio::io::AsyncReadExt as _;
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the server kept a slow connection open for 10 s");
+    (String::from_utf8_lossy(&got).into_owned(), started.elapsed())
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_while_others_are_served() {
+    use tokio::io::AsyncWriteExt as _;
+    let server =
+        Server::start(&[("PROPUSK_SERVER_HEADER_TIMEOUT_SECONDS", "1"), ("PROPUSK_SERVER_BODY_TIMEOUT_SECONDS", "1")]);
+    let issued = add_user(&server, "patient.p", "Терпелив Пётр", "student");
+    // Slow headers: a request line and one header, then nothing more.
+    let mut slow_headers = raw_connection(&server).await;
+    slow_headers.write_all(b"GET /sign-in HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.expect("write");
+    let headers_cut = tokio::spawn(async move { until_closed(&mut slow_headers).await });
+    // A slow body: complete headers promising 40 bytes, then a byte every 300 ms.
+    let slow_body = raw_connection(&server).await;
+    let (mut rd, mut wr) = tokio::io::split(slow_body);
+    let head = "POST /sign-in HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                Content-Length: 40\r\nAccept-Language: en\r\n\r\nlogin=";
+    wr.write_all(head.as_bytes()).await.expect("write");
+    tokio::spawn(async move {
+        for _ in 0..30 {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            if wr.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+    });
+    let body_cut = tokio::spawn(async move { until_closed(&mut rd).await });
+    // Meanwhile someone else signs in as usual.
+    let c = server.client();
+    assert_eq!(location(&sign_in(&server, &c, "patient.p", &issued).await), "/account/password");
+    let (sent, took) = headers_cut.await.expect("join");
+    assert!(took < std::time::Duration::from_secs(5), "headers cut off after {took:?}");
+    assert!(!sent.contains("200 OK"), "no answer to an incomplete request: {sent}");
+    let (sent, took) = body_cut.await.expect("join");
+    assert!(sent.starts_with("HTTP/1.1 408"), "a trickled body is answered 408: {sent}");
+    assert!(sent.contains("could not be processed"), "{sent}");
+    assert!(took < std::time::Duration::from_secs(5), "body cut off after {took:?}");
+    // The server still answers everyone.
+    let r = c.get(server.url("/healthz")).send().await.expect("healthz");
+    assert_eq!(r.status(), StatusCode::OK);
+}

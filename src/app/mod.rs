@@ -7,6 +7,7 @@
 mod access;
 mod account;
 mod admin;
+mod notify;
 pub mod oidc;
 mod password;
 mod protection;
@@ -19,8 +20,9 @@ use std::time::Duration;
 pub use access::{ForwardAuth, Identity, PolicySet};
 pub use account::{AccountOverview, SessionView};
 pub use admin::{Actor, IssuedCredential, UserDetails};
+pub use notify::MAX_MAIL_ATTEMPTS;
 pub use session::CurrentSession;
-pub use sign_in::{SignInRequest, SignedIn};
+pub use sign_in::{DevicePolicy, DeviceToken, SignInRequest, SignedIn};
 
 use crate::domain::account::{AccountStatus, ProfileError};
 use crate::domain::journal::AuditEvent;
@@ -39,6 +41,8 @@ pub struct Settings {
     pub issued_password_ttl: IssuedTtl,
     pub lockout: LockoutPolicy,
     pub spraying: SprayPolicy,
+    /// Known devices and their priority on the hashing pool.
+    pub devices: DevicePolicy,
 }
 
 /// Password spraying: this many distinct logins failing from one network within

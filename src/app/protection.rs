@@ -61,6 +61,11 @@ impl App {
         } else {
             next.locked_until.map(|t| t.to_rfc3339()).unwrap_or_default()
         };
+        let until_human = if next.permanent {
+            "permanent".to_owned()
+        } else {
+            next.locked_until.map(|t| t.to_human()).unwrap_or_default()
+        };
         tracing::warn!(login = %account.login, failures, %until, "account locked after failed sign-ins");
         let mut changes = vec![Change::Protection(ProtectionChange::PutLock {
             account: account.id.clone(),
@@ -72,6 +77,8 @@ impl App {
             changes.extend(self.end_sessions_changes(&account.id, None, EndReason::AccountDisabled, now).await?);
         }
         changes.push(self.security_event("lock", Some(account), network, format!("failures={failures} until={until}")));
+        // R-10, D-1: the owner is told by email when an address is known.
+        changes.extend(self.lock_mail(account, network, failures, &until_human));
         changes.push(Change::InsertAudit(AuditEvent {
             outcome: "success",
             ..self.audit("system", "account.lock", Some(account.login.as_str()), None, format!("failures={failures}"))
@@ -92,15 +99,17 @@ impl App {
             return Ok(());
         }
         tracing::warn!(%network, distinct_logins = n, "password spraying: network blocked");
+        let until = now.saturating_add(policy.block);
         self.store
             .commit(vec![
                 Change::Protection(ProtectionChange::BlockNetwork {
                     network: network.to_owned(),
-                    until: now.saturating_add(policy.block),
+                    until,
                     reason: format!("{n} distinct logins failed"),
                     at: now,
                 }),
                 self.security_event("spraying", None, Some(network), format!("distinct_logins={n}")),
+                self.spraying_mail(network, n, until),
             ])
             .await?;
         Ok(())
@@ -181,7 +190,11 @@ impl App {
             vec![Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Compromised, at: now }];
         changes.extend(self.end_sessions_changes(&account.id, None, EndReason::AccountDisabled, now).await?);
         changes.push(Change::Oidc(OidcChange::RevokeAccountTokens { account_id: account.id.clone(), at: now }));
+        // A device the thief signed in from must not keep its priority.
+        changes.push(Change::Protection(ProtectionChange::ForgetDevices { account: account.id.clone() }));
         changes.push(self.security_event("compromise", Some(account), ip, format!("via={via}")));
+        // the security officers' queue and their mailboxes.
+        changes.push(self.compromise_mail(account, via, ip));
         changes.push(Change::InsertAudit(self.audit(
             account.login.as_str(),
             "account.compromise",
@@ -202,6 +215,7 @@ impl App {
         let changes = vec![
             Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Active, at: now },
             Change::Protection(ProtectionChange::ClearLocks { account: account.id.clone(), at: now }),
+            Change::Protection(ProtectionChange::ForgetDevices { account: account.id.clone() }),
             self.security_event("restore", Some(&account), None, format!("by={}", actor.name)),
             Change::InsertAudit(self.audit(
                 &actor.name,

@@ -3,15 +3,70 @@
 //! An unknown login, an account without a password and a wrong password all take one
 //! argon2 verification and get the same answer. Only a person who gave the right password
 //! learns that the account is disabled or that an issued password expired.
+//!
+//! Known devices: a successful sign-in leaves the browser a random device token
+//! (only its hash is stored, bound to the account). While hashes queue up, a sign-in that
+//! presents a token known for its account goes before every other waiting hash and is
+//! never refused by the suspect-network budget, so people who signed in from their device
+//! before keep signing in while strangers guess from many addresses. A person on a new
+//! device is served as everyone was before: at once when the server is not busy, from the
+//! suspect budget when it is busy and their network has failed recently.
+
+use std::time::Duration;
 
 use crate::domain::account::{Account, AccountStatus};
 use crate::domain::ids::{Login, SessionToken};
 use crate::domain::lockout::{LockRecord, network_of};
 use crate::domain::password::Password;
 use crate::domain::session::{SessionTimes, SignInOutcome};
-use crate::ports::{Change, SessionRecord, SignInRecord};
+use crate::ports::{Change, ProtectionChange, SessionRecord, SignInRecord};
 
+use super::oidc::{random_token, token_hash};
 use super::{App, AppError};
+
+/// How long a browser stays known to an account after its last sign-in there
+/// (`protection.known_device_days`); zero turns known devices off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevicePolicy {
+    pub remember: Duration,
+}
+
+impl Default for DevicePolicy {
+    fn default() -> Self {
+        Self { remember: Duration::from_secs(180 * 86_400) }
+    }
+}
+
+/// The value of the known-device cookie: 32 random bytes, base64url. Only its SHA-256 is
+/// stored; it proves nothing about the person, it only gives their sign-ins priority.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceToken(String);
+
+impl std::fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceToken(<redacted>)")
+    }
+}
+
+impl DeviceToken {
+    pub fn generate() -> Self {
+        Self(random_token())
+    }
+
+    /// A cookie value of the right shape, or `None`.
+    pub fn from_cookie(value: &str) -> Option<Self> {
+        let ok = value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(value.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn hash(&self) -> String {
+        token_hash(&format!("propusk device\0{}", self.0))
+    }
+}
 
 #[derive(Debug)]
 pub struct SignInRequest {
@@ -30,6 +85,17 @@ pub struct SignedIn {
 
 impl App {
     pub async fn sign_in(&self, req: SignInRequest) -> Result<SignedIn, AppError> {
+        self.sign_in_from(req, None).await.map(|(signed, _)| signed)
+    }
+
+    /// Signs in from a browser that may hold a known-device token; on success also
+    /// returns the token the browser should keep (the same one, or a new one), `None`
+    /// when known devices are off.
+    pub async fn sign_in_from(
+        &self,
+        req: SignInRequest,
+        device: Option<DeviceToken>,
+    ) -> Result<(SignedIn, Option<DeviceToken>), AppError> {
         let now = self.clock.now();
         let network = req.ip.as_deref().map(network_of);
         // a network caught spraying is refused before anything else.
@@ -37,6 +103,15 @@ impl App {
             if let Some(until) = self.store.find_network_block(n, now).await? {
                 return Err(AppError::TooManyAttempts(until.since(now)));
             }
+        }
+        let remember = self.settings.devices.remember;
+        let device = device.filter(|_| !remember.is_zero());
+        // while hashes queue up, attempts from a network that failed recently share a
+        // small hashing budget (when nothing waits, the extra query is not worth making).
+        // Without a device token the attempt cannot be from a known device: it is refused
+        // before the account is even looked up.
+        if device.is_none() {
+            self.suspect_budget(network.as_deref(), now).await?;
         }
         let login = Login::parse(&req.login).ok();
         let found = match &login {
@@ -47,6 +122,15 @@ impl App {
             Some(s) => (Some(s.account), s.password_hash),
             None => (None, None),
         };
+        let known = match (&device, &account) {
+            (Some(d), Some(a)) => {
+                self.store.find_known_device(&d.hash(), &a.id, now.saturating_sub(remember)).await?.is_some()
+            }
+            _ => false,
+        };
+        if device.is_some() && !known {
+            self.suspect_budget(network.as_deref(), now).await?;
+        }
         let scope_key = self.lock_scope_key(network.as_deref());
         let lock = match &account {
             Some(a) => self.store.find_lock(&a.id, &scope_key).await?,
@@ -68,15 +152,8 @@ impl App {
             self.detect_spraying(network.as_deref(), now).await?;
             return Err(AppError::InvalidCredentials);
         }
-        // while hashes queue up, attempts from a network that failed recently share a
-        // small hashing budget (when nothing waits, the extra query is not worth making).
-        if let Some(n) = network.as_ref().filter(|_| self.hasher.busy()) {
-            let window = now.saturating_sub(self.settings.spraying.window);
-            if self.store.count_distinct_failed_logins(n, window).await? > 0 && !self.hasher.admit_suspect() {
-                return Err(AppError::TooManyAttempts(std::time::Duration::from_secs(1)));
-            }
-        }
         let password_ok = match hash {
+            Some(h) if known => self.hasher.verify_known(h, req.password).await?,
             Some(h) => self.hasher.verify(h, req.password).await?,
             None => {
                 self.hasher.verify_dummy(req.password).await?;
@@ -131,6 +208,14 @@ impl App {
             ended_at: None,
         };
         let mut changes = vec![Change::InsertSignIn(record), Change::InsertSession(session)];
+        let device = (!remember.is_zero()).then(|| device.unwrap_or_else(DeviceToken::generate));
+        if let Some(d) = &device {
+            changes.push(Change::Protection(ProtectionChange::RememberDevice {
+                token_hash: d.hash(),
+                account: account.id.clone(),
+                at: now,
+            }));
+        }
         if account.status == AccountStatus::Locked {
             changes.push(Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Active, at: now });
         }
@@ -139,7 +224,18 @@ impl App {
             changes.push(Change::MarkCredentialsReceived { subject: account.id.clone(), at: now });
         }
         self.store.commit(changes).await?;
-        Ok(SignedIn { token, account })
+        Ok((SignedIn { token, account }, device))
+    }
+
+    /// Refuses the attempt (429, no hash) when hashes queue up, `network` failed within the
+    /// spraying window and the suspect budget is spent.
+    async fn suspect_budget(&self, network: Option<&str>, now: crate::domain::Timestamp) -> Result<(), AppError> {
+        let Some(n) = network.filter(|_| self.hasher.busy()) else { return Ok(()) };
+        let window = now.saturating_sub(self.settings.spraying.window);
+        if self.store.count_distinct_failed_logins(n, window).await? > 0 && !self.hasher.admit_suspect() {
+            return Err(AppError::TooManyAttempts(Duration::from_secs(1)));
+        }
+        Ok(())
     }
 }
 

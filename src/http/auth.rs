@@ -11,7 +11,7 @@ use super::error::HttpError;
 use super::extract::{ClientInfo, Form, MaybeSigned, PRE_CSRF_COOKIE, SESSION_COOKIE, Signed, cookie, local_path};
 use super::i18n::Lang;
 use super::{AppState, csrf_ok, host_cookie, pages};
-use crate::app::{AppError, SignInRequest};
+use crate::app::{AppError, DeviceToken, SignInRequest};
 use crate::domain::password::Password;
 
 #[derive(Deserialize)]
@@ -62,6 +62,10 @@ fn form_response(
     resp
 }
 
+/// The known-device cookie: set after a successful sign-in, it gives this browser's
+/// later sign-ins to the same account priority on the password hashing pool.
+pub const DEVICE_COOKIE: &str = "__Host-propusk-device";
+
 #[derive(Deserialize)]
 pub struct SignInForm {
     #[serde(default)]
@@ -96,8 +100,9 @@ pub async fn sign_in(
         user_agent: client.user_agent,
     };
     let t = lang.t();
-    match state.app.sign_in(req).await {
-        Ok(signed) => {
+    let device = cookie(&headers, DEVICE_COOKIE).and_then(DeviceToken::from_cookie);
+    match state.app.sign_in_from(req, device).await {
+        Ok((signed, device)) => {
             tracing::info!(login = %signed.account.login, ip = ?client.ip, "signed in");
             let to = if signed.account.password_must_change {
                 if next == "/account" {
@@ -112,6 +117,10 @@ pub async fn sign_in(
             let max_age = state.app.settings.session_limits.absolute.as_secs();
             resp.headers_mut()
                 .append(header::SET_COOKIE, host_cookie(SESSION_COOKIE, signed.token.expose(), Some(max_age)));
+            if let Some(d) = device {
+                let remember = state.app.settings.devices.remember.as_secs();
+                resp.headers_mut().append(header::SET_COOKIE, host_cookie(DEVICE_COOKIE, d.expose(), Some(remember)));
+            }
             Ok(resp)
         }
         Err(AppError::InvalidCredentials) => {

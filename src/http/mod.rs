@@ -18,12 +18,16 @@ pub mod pages;
 mod tests;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
-use axum::response::Response;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, FromRequestParts as _, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
+use http_body_util::BodyExt as _;
 use ipnet::IpNet;
 use subtle::ConstantTimeEq as _;
 
@@ -80,6 +84,41 @@ async fn security_headers(mut resp: Response) -> Response {
     h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     resp
+}
+
+/// Reads the whole request body (at most [`BODY_LIMIT`]) within `limit` before the
+/// handler runs. A client that trickles its body (a slow-request attack) is answered
+/// 408 and its connection closed when the time is up, instead of holding a task and a
+/// connection for as long as it likes; a body that is too large is answered 413.
+/// Layered on by `server.rs` with `server.body_timeout_seconds`.
+pub async fn read_body_within(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let lang = i18n::Lang::from_request_parts(&mut parts, &()).await.unwrap_or(i18n::Lang::Ru);
+    let status = match tokio::time::timeout(limit, collect_body(body)).await {
+        Ok(Ok(bytes)) => return next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Err(status)) => status,
+        Err(_) => {
+            tracing::info!(path = %parts.uri.path(), "request body not received in time: connection closed");
+            StatusCode::REQUEST_TIMEOUT
+        }
+    };
+    let mut resp = error::HttpError::BadRequest(status, lang).into_response();
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+async fn collect_body(mut body: Body) -> Result<Bytes, StatusCode> {
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| StatusCode::BAD_REQUEST)?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > BODY_LIMIT {
+                return Err(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// Constant-time comparison of a posted anti-forgery token with the expected one.

@@ -212,8 +212,8 @@ pub trait TokenSigner: Send + Sync + 'static {
     /// Verifies the signature against every published key; returns the claims (the
     /// caller checks issuer, audience and times).
     fn verify(&self, jws: &str) -> Result<serde_json::Value, SignError>;
-    /// The JSON Web Key Set to publish (RFC 7517 §5).
-    fn jwks(&self) -> serde_json::Value;
+    /// The JSON Web Key Set to publish (RFC 7517 §5), as the JSON document served.
+    fn jwks(&self) -> std::sync::Arc<str>;
 }
 
 /// Delivers a logout token to a client's back-channel logout URI (Back-Channel Logout

@@ -27,6 +27,14 @@ impl PostgresStore {
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
         Ok(Self { pool })
     }
+
+    /// Runs one change as one transaction; PostgreSQL's row locks let many run at once.
+    async fn write(&self, changes: Vec<crate::ports::Change>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // On error the transaction is dropped, which rolls it back.
+        apply_all(&mut tx, changes).await?;
+        tx.commit().await.map_err(map_err)
+    }
 }
 
 sql_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);

@@ -59,13 +59,24 @@ macro_rules! sql_store {
             if done == 0 { Err($crate::ports::StoreError::NotFound(what)) } else { Ok(()) }
         }
 
+        /// Applies `changes` in order on `conn`, which the caller has put inside a transaction
+        /// (or a savepoint); stops at the first error and leaves the rollback to the caller.
+        async fn apply_all(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            changes: Vec<$crate::ports::Change>,
+        ) -> Result<(), $crate::ports::StoreError> {
+            for change in changes {
+                apply(&mut *conn, change).await?;
+            }
+            Ok(())
+        }
+
         async fn apply(
-            tx: &mut sqlx::Transaction<'static, $db>,
+            conn: &mut <$db as sqlx::Database>::Connection,
             change: $crate::ports::Change,
         ) -> Result<(), $crate::ports::StoreError> {
             use $crate::ports::Change;
             use $crate::store::map_err;
-            let conn = &mut **tx;
             match change {
                 Change::InsertAccount { account: a, password_hash } => {
                     sqlx::query(
@@ -257,12 +268,7 @@ macro_rules! sql_store {
             }
 
             async fn commit(&self, changes: Vec<$crate::ports::Change>) -> Result<(), $crate::ports::StoreError> {
-                let mut tx = self.pool.begin().await.map_err($crate::store::map_err)?;
-                for change in changes {
-                    // On error the transaction is dropped, which rolls it back.
-                    apply(&mut tx, change).await?;
-                }
-                tx.commit().await.map_err($crate::store::map_err)
+                self.write(changes).await
             }
 
             async fn find_account(

@@ -4,6 +4,30 @@
 /// Implements `ports::ProtectionStore` for `$store` and the `apply_protection` step.
 macro_rules! sql_protection_store {
     ($store:ty, $db:ty, $row:ty) => {
+        const MAIL_COLUMNS: &str = "id, created_at, kind, recipient, login, network, detail, attempts, \
+                                    next_attempt_at, sent_at, failed_at, last_error";
+
+        fn mail_from_row(r: &$row) -> Result<$crate::ports::protection::OutboundMail, sqlx::Error> {
+            use sqlx::Row as _;
+            const KINDS: [&str; 3] = ["lock", "compromise", "spraying"];
+            let ts = |v: Option<i64>| v.map($crate::domain::Timestamp::from_millis);
+            let kind: String = r.try_get("kind")?;
+            Ok($crate::ports::protection::OutboundMail {
+                id: r.try_get("id")?,
+                created_at: $crate::domain::Timestamp::from_millis(r.try_get("created_at")?),
+                kind: KINDS.into_iter().find(|k| *k == kind).unwrap_or("other"),
+                recipient: r.try_get("recipient")?,
+                login: r.try_get("login")?,
+                network: r.try_get("network")?,
+                detail: r.try_get("detail")?,
+                attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                next_attempt_at: $crate::domain::Timestamp::from_millis(r.try_get("next_attempt_at")?),
+                sent_at: ts(r.try_get("sent_at")?),
+                failed_at: ts(r.try_get("failed_at")?),
+                last_error: r.try_get("last_error")?,
+            })
+        }
+
         async fn apply_protection(
             conn: &mut <$db as sqlx::Database>::Connection,
             change: $crate::ports::ProtectionChange,
@@ -74,6 +98,80 @@ macro_rules! sql_protection_store {
                     .bind(e.account_id.map(|a| a.as_str().to_owned()))
                     .bind(e.network)
                     .bind(e.detail)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                C::RememberDevice { token_hash, account, at } => {
+                    sqlx::query(
+                        "INSERT INTO known_devices (token_hash, account_id, created_at, last_seen_at) \
+                         VALUES ($1, $2, $3, $3) ON CONFLICT (token_hash, account_id) DO UPDATE SET last_seen_at = $3",
+                    )
+                    .bind(token_hash)
+                    .bind(account.as_str().to_owned())
+                    .bind(at.as_millis())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                C::ForgetDevices { account } => {
+                    sqlx::query("DELETE FROM known_devices WHERE account_id = $1")
+                        .bind(account.as_str().to_owned())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(map_err)?;
+                }
+                C::QueueMail(m) => {
+                    sqlx::query(
+                        "INSERT INTO mail_outbox (created_at, kind, recipient, login, network, detail, attempts, \
+                         next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(m.created_at.as_millis())
+                    .bind(m.kind)
+                    .bind(m.recipient)
+                    .bind(m.login)
+                    .bind(m.network)
+                    .bind(m.detail)
+                    .bind(0_i64)
+                    .bind(m.next_attempt_at.as_millis())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                C::ClaimMail { id, now, until } => {
+                    let r = sqlx::query(
+                        "UPDATE mail_outbox SET next_attempt_at = $1 \
+                         WHERE id = $2 AND next_attempt_at <= $3 AND sent_at IS NULL AND failed_at IS NULL",
+                    )
+                    .bind(until.as_millis())
+                    .bind(id)
+                    .bind(now.as_millis())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                    if r.rows_affected() == 0 {
+                        return Err($crate::ports::StoreError::NotFound("mail"));
+                    }
+                }
+                C::MailSent { id, attempts, at } => {
+                    sqlx::query("UPDATE mail_outbox SET sent_at = $1, attempts = $2, last_error = NULL WHERE id = $3")
+                        .bind(at.as_millis())
+                        .bind(i64::from(attempts))
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(map_err)?;
+                }
+                C::MailFailed { id, attempts, next_attempt_at, error, at } => {
+                    sqlx::query(
+                        "UPDATE mail_outbox SET attempts = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
+                         failed_at = CASE WHEN $2 IS NULL THEN $3 ELSE NULL END, last_error = $4 WHERE id = $5",
+                    )
+                    .bind(i64::from(attempts))
+                    .bind(next_attempt_at.map(|t| t.as_millis()))
+                    .bind(at.as_millis())
+                    .bind(error)
+                    .bind(id)
                     .execute(&mut *conn)
                     .await
                     .map_err(map_err)?;
@@ -226,6 +324,57 @@ macro_rules! sql_protection_store {
                     })
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err($crate::store::map_err)
+            }
+
+            async fn find_known_device(
+                &self,
+                token_hash: &str,
+                account: &$crate::domain::AccountId,
+                since: $crate::domain::Timestamp,
+            ) -> Result<Option<$crate::domain::Timestamp>, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query(
+                    "SELECT last_seen_at FROM known_devices WHERE token_hash = $1 AND account_id = $2 \
+                     AND last_seen_at >= $3",
+                )
+                .bind(token_hash)
+                .bind(account.as_str())
+                .bind(since.as_millis())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                row.map(|r| r.try_get::<i64, _>("last_seen_at").map($crate::domain::Timestamp::from_millis))
+                    .transpose()
+                    .map_err($crate::store::map_err)
+            }
+
+            async fn list_due_mail(
+                &self,
+                now: $crate::domain::Timestamp,
+                limit: u32,
+            ) -> Result<Vec<$crate::ports::protection::OutboundMail>, $crate::ports::StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
+                     AND next_attempt_at <= $1 ORDER BY id LIMIT $2"
+                ))
+                .bind(now.as_millis())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                rows.iter().map(mail_from_row).collect::<Result<_, _>>().map_err($crate::store::map_err)
+            }
+
+            async fn list_mail(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<$crate::ports::protection::OutboundMail>, $crate::ports::StoreError> {
+                let rows = sqlx::query(&format!("SELECT {MAIL_COLUMNS} FROM mail_outbox ORDER BY id DESC LIMIT $1"))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($crate::store::map_err)?;
+                rows.iter().map(mail_from_row).collect::<Result<_, _>>().map_err($crate::store::map_err)
             }
         }
     };

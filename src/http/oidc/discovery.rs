@@ -2,14 +2,35 @@
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::json;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
 
 use crate::domain::oidc::KNOWN_SCOPES;
 use crate::http::AppState;
 
 pub async fn configuration(State(state): State<AppState>) -> Response {
-    let iss = &state.app.issuer;
+    public_json(document(&state.app.issuer))
+}
+
+/// The discovery document for `iss`, rendered again only when the issuer differs from
+/// the last one rendered (one server has one issuer).
+fn document(iss: &str) -> Arc<str> {
+    static LAST: Mutex<Option<(String, Arc<str>)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    match &*last {
+        Some((of, doc)) if of == iss => doc.clone(),
+        _ => {
+            let doc = render(iss);
+            *last = Some((iss.to_owned(), doc.clone()));
+            doc
+        }
+    }
+}
+
+fn render(iss: &str) -> Arc<str> {
     let doc = json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/authorize"),
@@ -41,7 +62,7 @@ pub async fn configuration(State(state): State<AppState>) -> Response {
         "frontchannel_logout_supported": false,
         "ui_locales_supported": ["ru", "en"],
     });
-    public_json(doc)
+    Arc::from(doc.to_string())
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
@@ -49,10 +70,20 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 }
 
 /// Public, cacheable for five minutes, readable from any origin.
-fn public_json(v: serde_json::Value) -> Response {
-    let mut resp = axum::Json(v).into_response();
+fn public_json(body: Arc<str>) -> Response {
+    let mut resp = Response::new(axum::body::Body::from(Bytes::from_owner(ArcStr(body))));
     let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     resp
+}
+
+/// A shared document as response bytes, without copying it.
+struct ArcStr(Arc<str>);
+
+impl AsRef<[u8]> for ArcStr {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
