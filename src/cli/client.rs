@@ -174,7 +174,16 @@ pub async fn run_keys(config: &Config, cmd: KeysCommand) -> ExitCode {
                 }
             }
         }
-        KeysCommand::List => super::json(&crate::ports::TokenSigner::jwks(keys.as_ref())),
+        KeysCommand::List => {
+            let jwks = crate::ports::TokenSigner::jwks(keys.as_ref());
+            match serde_json::from_str::<serde_json::Value>(&jwks) {
+                Ok(doc) => super::json(&doc),
+                Err(e) => {
+                    eprintln!("propusk: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

@@ -184,6 +184,12 @@ pub trait OidcStore: Send + Sync {
     async fn list_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
     async fn find_code(&self, code_hash: &str) -> Result<Option<CodeRecord>, StoreError>;
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// The token with this hash and, in the same read, the account it was issued to
+    /// (`None` for a client's own token, or when that account no longer exists).
+    async fn find_token_with_account(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(TokenRecord, Option<crate::domain::Account>)>, StoreError>;
     /// Clients bound to a session, with their back-channel logout URIs.
     async fn list_session_clients(
         &self,

@@ -56,24 +56,39 @@ macro_rules! sql_oidc_store {
             Ok((client, r.try_get("secret_hash")?))
         }
 
+        /// The token columns' names, unprefixed and as aliased in a join with `accounts`.
+        const TOKEN_NAMES: [&str; 12] = [
+            "token_hash", "kind", "client_id", "account_id", "session_hash", "grant_id", "family_id", "scope",
+            "created_at", "expires_at", "revoked_at", "rotated_at",
+        ];
+        const JOINED_TOKEN_NAMES: [&str; 12] = [
+            "t_token_hash", "t_kind", "t_client_id", "t_account_id", "t_session_hash", "t_grant_id", "t_family_id",
+            "t_scope", "t_created_at", "t_expires_at", "t_revoked_at", "t_rotated_at",
+        ];
+
         fn token_from_row(r: &$row) -> Result<$crate::ports::oidc::TokenRecord, sqlx::Error> {
+            token_from_columns(r, &TOKEN_NAMES)
+        }
+
+        fn token_from_columns(
+            r: &$row,
+            n: &[&str; 12],
+        ) -> Result<$crate::ports::oidc::TokenRecord, sqlx::Error> {
             use sqlx::Row as _;
-            let kind: String = r.try_get("kind")?;
+            let kind: String = r.try_get(n[1])?;
             Ok($crate::ports::oidc::TokenRecord {
-                token_hash: r.try_get("token_hash")?,
-                kind: $crate::ports::oidc::TokenKind::parse(&kind).ok_or_else(|| bad("kind", kind.clone()))?,
-                client_id: $crate::domain::oidc::ClientId::from_stored(r.try_get("client_id")?),
-                account_id: r.try_get::<Option<String>, _>("account_id")?.map($crate::domain::AccountId::from_stored),
-                session_hash: r
-                    .try_get::<Option<String>, _>("session_hash")?
-                    .map($crate::domain::SessionTokenHash::from_stored),
-                grant_id: r.try_get("grant_id")?,
-                family_id: r.try_get("family_id")?,
-                scope: r.try_get("scope")?,
-                created_at: $crate::domain::Timestamp::from_millis(r.try_get("created_at")?),
-                expires_at: $crate::domain::Timestamp::from_millis(r.try_get("expires_at")?),
-                revoked_at: ts_opt(r.try_get("revoked_at")?),
-                rotated_at: ts_opt(r.try_get("rotated_at")?),
+                token_hash: r.try_get(n[0])?,
+                kind: $crate::ports::oidc::TokenKind::parse(&kind).ok_or_else(|| bad(n[1], kind.clone()))?,
+                client_id: $crate::domain::oidc::ClientId::from_stored(r.try_get(n[2])?),
+                account_id: r.try_get::<Option<String>, _>(n[3])?.map($crate::domain::AccountId::from_stored),
+                session_hash: r.try_get::<Option<String>, _>(n[4])?.map($crate::domain::SessionTokenHash::from_stored),
+                grant_id: r.try_get(n[5])?,
+                family_id: r.try_get(n[6])?,
+                scope: r.try_get(n[7])?,
+                created_at: $crate::domain::Timestamp::from_millis(r.try_get(n[8])?),
+                expires_at: $crate::domain::Timestamp::from_millis(r.try_get(n[9])?),
+                revoked_at: ts_opt(r.try_get(n[10])?),
+                rotated_at: ts_opt(r.try_get(n[11])?),
             })
         }
 
@@ -438,6 +453,43 @@ macro_rules! sql_oidc_store {
                     .await
                     .map_err($crate::store::map_err)?;
                 row.map(|r| token_from_row(&r)).transpose().map_err($crate::store::map_err)
+            }
+
+            async fn find_token_with_account(
+                &self,
+                token_hash: &str,
+            ) -> Result<
+                Option<($crate::ports::oidc::TokenRecord, Option<$crate::domain::Account>)>,
+                $crate::ports::StoreError,
+            > {
+                use sqlx::Row as _;
+                // The account's columns under their own names (for `account_from_row` of
+                // `sql_store!`), the token's under the `t_` prefix.
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    let account: Vec<String> = ACCOUNT_COLUMNS.split(',').map(|c| format!("a.{}", c.trim())).collect();
+                    let token: Vec<String> = TOKEN_NAMES.iter().map(|c| format!("t.{c} AS t_{c}")).collect();
+                    format!(
+                        "SELECT {}, {} FROM oidc_tokens t LEFT JOIN accounts a ON a.id = t.account_id \
+                         WHERE t.token_hash = $1",
+                        token.join(", "),
+                        account.join(", ")
+                    )
+                });
+                let row = sqlx::query(SQL.as_str())
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::map_err)?;
+                let Some(r) = row else { return Ok(None) };
+                let read = || -> Result<_, sqlx::Error> {
+                    let token = token_from_columns(&r, &JOINED_TOKEN_NAMES)?;
+                    let account = match r.try_get::<Option<String>, _>("id")? {
+                        Some(_) => Some(account_from_row(&r)?),
+                        None => None,
+                    };
+                    Ok(Some((token, account)))
+                };
+                read().map_err($crate::store::map_err)
             }
 
             async fn list_session_clients(

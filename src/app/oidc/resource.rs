@@ -19,17 +19,18 @@ impl App {
     /// The live token behind `token`, with its account when it has one; `None` when the
     /// token is unknown, expired, revoked or its account is no longer active.
     async fn live_token(&self, token: &str) -> Result<Option<(TokenRecord, Option<Account>)>, OAuthError> {
-        let Some(record) = self.store.find_token(&token_hash(token)).await? else { return Ok(None) };
+        let Some((record, account)) = self.store.find_token_with_account(&token_hash(token)).await? else {
+            return Ok(None);
+        };
         let now = self.clock.now();
         if record.revoked_at.is_some() || now >= record.expires_at || record.rotated_at.is_some() {
             return Ok(None);
         }
-        let account = match &record.account_id {
-            None => None,
-            Some(id) => match self.store.find_account(id).await? {
-                Some(a) if a.status == AccountStatus::Active => Some(a),
-                _ => return Ok(None),
-            },
+        let account = match (&record.account_id, account) {
+            (None, _) => None,
+            (Some(_), Some(a)) if a.status == AccountStatus::Active => Some(a),
+            // The account is gone or no longer active: so are its tokens.
+            (Some(_), _) => return Ok(None),
         };
         Ok(Some((record, account)))
     }
