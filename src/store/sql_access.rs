@@ -1,5 +1,6 @@
-//! The access queries (R-4 restrictions, the audit log read back), written once for both
-//! backends and instantiated by [`sql_access_store!`].
+//! The access queries (R-4 restrictions, forward-auth handoff codes and host sessions,
+//! the audit log read back), written once for both backends and instantiated by
+//! [`sql_access_store!`].
 
 /// Implements `ports::AccessStore` for `$store` and the `apply_access` step.
 macro_rules! sql_access_store {
@@ -37,6 +38,66 @@ macro_rules! sql_access_store {
                     if r.rows_affected() == 0 {
                         return Err($crate::ports::StoreError::NotFound("restriction"));
                     }
+                }
+                C::InsertHandoff(h) => {
+                    sqlx::query("DELETE FROM handoff_codes WHERE expires_at < $1")
+                        .bind(h.created_at.as_millis())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(map_err)?;
+                    sqlx::query(
+                        "INSERT INTO handoff_codes (code_hash, session_hash, host, return_to, created_at, \
+                         expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(h.code.as_str().to_owned())
+                    .bind(h.session.as_str().to_owned())
+                    .bind(h.host)
+                    .bind(h.return_to)
+                    .bind(h.created_at.as_millis())
+                    .bind(h.expires_at.as_millis())
+                    .bind(h.used_at.map(|t| t.as_millis()))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                C::UseHandoff { code, at } => {
+                    let r =
+                        sqlx::query("UPDATE handoff_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL")
+                            .bind(code.as_str().to_owned())
+                            .bind(at.as_millis())
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(map_err)?;
+                    if r.rows_affected() == 0 {
+                        return Err($crate::ports::StoreError::NotFound("handoff code"));
+                    }
+                }
+                C::InsertHostSession(h) => {
+                    sqlx::query("DELETE FROM host_sessions WHERE expires_at < $1")
+                        .bind(h.created_at.as_millis())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(map_err)?;
+                    sqlx::query(
+                        "INSERT INTO host_sessions (token_hash, session_hash, host, code_hash, created_at, \
+                         expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(h.token.as_str().to_owned())
+                    .bind(h.session.as_str().to_owned())
+                    .bind(h.host)
+                    .bind(h.code.as_str().to_owned())
+                    .bind(h.created_at.as_millis())
+                    .bind(h.expires_at.as_millis())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                }
+                C::DeleteHostSessionsOf { code } => {
+                    sqlx::query("DELETE FROM host_sessions WHERE code_hash = $1")
+                        .bind(code.as_str().to_owned())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(map_err)?;
                 }
             }
             Ok(())
@@ -104,6 +165,126 @@ macro_rules! sql_access_store {
                     })
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err($crate::store::map_err)
+            }
+
+            async fn find_session_access(
+                &self,
+                session: &$crate::domain::SessionTokenHash,
+            ) -> Result<Option<$crate::ports::access::SessionAccess>, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                // The account's columns under their own names (for `account_from_row` of
+                // `sql_store!`), the session's and the restriction's under prefixes.
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    let account: Vec<String> = ACCOUNT_COLUMNS.split(',').map(|c| format!("a.{}", c.trim())).collect();
+                    format!(
+                        "SELECT {}, s.hash AS s_hash, s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
+                         s.idle_timeout_ms AS s_idle_timeout_ms, s.expires_at AS s_expires_at, s.ip AS s_ip, \
+                         s.user_agent AS s_user_agent, s.ended_at AS s_ended_at, r.resource AS r_resource, \
+                         r.reason AS r_reason, r.until AS r_until, r.set_by AS r_set_by \
+                         FROM sessions s JOIN accounts a ON a.id = s.account_id \
+                         LEFT JOIN restrictions r ON r.account_id = s.account_id \
+                         WHERE s.hash = $1 ORDER BY r.resource",
+                        account.join(", ")
+                    )
+                });
+                let rows = sqlx::query(SQL.as_str())
+                    .bind(session.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($crate::store::map_err)?;
+                let Some(first) = rows.first() else {
+                    return Ok(None);
+                };
+                let read = || -> Result<$crate::ports::access::SessionAccess, sqlx::Error> {
+                    let account = account_from_row(first)?;
+                    let idle: i64 = first.try_get("s_idle_timeout_ms")?;
+                    let ms = $crate::domain::Timestamp::from_millis;
+                    let session = $crate::ports::SessionRecord {
+                        hash: $crate::domain::SessionTokenHash::from_stored(first.try_get("s_hash")?),
+                        account_id: account.id.clone(),
+                        times: $crate::domain::session::SessionTimes {
+                            created_at: ms(first.try_get("s_created_at")?),
+                            last_seen_at: ms(first.try_get("s_last_seen_at")?),
+                            idle_timeout: std::time::Duration::from_millis(u64::try_from(idle).unwrap_or(0)),
+                            expires_at: ms(first.try_get("s_expires_at")?),
+                        },
+                        ip: first.try_get("s_ip")?,
+                        user_agent: first.try_get("s_user_agent")?,
+                        ended_at: first.try_get::<Option<i64>, _>("s_ended_at")?.map(ms),
+                    };
+                    let mut restrictions = Vec::new();
+                    for r in &rows {
+                        let Some(resource) = r.try_get::<Option<String>, _>("r_resource")? else {
+                            continue;
+                        };
+                        let resource = $crate::policy::ResourceId::parse(&resource).map_err(|e| {
+                            sqlx::Error::ColumnDecode { index: "r_resource".into(), source: e.to_string().into() }
+                        })?;
+                        restrictions.push($crate::policy::Restriction {
+                            resource,
+                            reason: r.try_get::<Option<String>, _>("r_reason")?.unwrap_or_default(),
+                            until: r.try_get::<Option<i64>, _>("r_until")?.map(ms),
+                            set_by: r.try_get::<Option<String>, _>("r_set_by")?.unwrap_or_default(),
+                        });
+                    }
+                    Ok($crate::ports::access::SessionAccess { session, account, restrictions })
+                };
+                read().map(Some).map_err($crate::store::map_err)
+            }
+
+            async fn find_handoff(
+                &self,
+                code: &$crate::domain::SessionTokenHash,
+            ) -> Result<Option<$crate::ports::access::Handoff>, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query(
+                    "SELECT code_hash, session_hash, host, return_to, created_at, expires_at, used_at \
+                     FROM handoff_codes WHERE code_hash = $1",
+                )
+                .bind(code.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                row.map(|r| {
+                    Ok($crate::ports::access::Handoff {
+                        code: $crate::domain::SessionTokenHash::from_stored(r.try_get("code_hash")?),
+                        session: $crate::domain::SessionTokenHash::from_stored(r.try_get("session_hash")?),
+                        host: r.try_get("host")?,
+                        return_to: r.try_get("return_to")?,
+                        created_at: $crate::domain::Timestamp::from_millis(r.try_get("created_at")?),
+                        expires_at: $crate::domain::Timestamp::from_millis(r.try_get("expires_at")?),
+                        used_at: r.try_get::<Option<i64>, _>("used_at")?.map($crate::domain::Timestamp::from_millis),
+                    })
+                })
+                .transpose()
+                .map_err($crate::store::map_err)
+            }
+
+            async fn find_host_session(
+                &self,
+                token: &$crate::domain::SessionTokenHash,
+            ) -> Result<Option<$crate::ports::access::HostSession>, $crate::ports::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query(
+                    "SELECT token_hash, session_hash, host, code_hash, created_at, expires_at \
+                     FROM host_sessions WHERE token_hash = $1",
+                )
+                .bind(token.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                row.map(|r| {
+                    Ok($crate::ports::access::HostSession {
+                        token: $crate::domain::SessionTokenHash::from_stored(r.try_get("token_hash")?),
+                        session: $crate::domain::SessionTokenHash::from_stored(r.try_get("session_hash")?),
+                        host: r.try_get("host")?,
+                        code: $crate::domain::SessionTokenHash::from_stored(r.try_get("code_hash")?),
+                        created_at: $crate::domain::Timestamp::from_millis(r.try_get("created_at")?),
+                        expires_at: $crate::domain::Timestamp::from_millis(r.try_get("expires_at")?),
+                    })
+                })
+                .transpose()
+                .map_err($crate::store::map_err)
             }
         }
     };
