@@ -1,7 +1,8 @@
 //! Role policies through the real binary: forward-auth answers for an
 //! allowed, refused and unauthenticated person and for forged forwarding headers, the
-//! return address after sign-in, restrictions set and lifted with the CLI, `policy
-//! check` and `policy explain`, and reloading valid and invalid policy files.
+//! return address after sign-in and the handoff of the session to the app's host (one
+//! use, that host only), restrictions set and lifted with the CLI, `policy check` and
+//! `policy explain`, and reloading valid and invalid policy files.
 
 mod common;
 
@@ -103,12 +104,14 @@ async fn forward_auth_allows_refuses_and_asks_to_sign_in() {
         assert_eq!(verify(&server, &staff, url).await.status(), StatusCode::FORBIDDEN, "{url}");
     }
 
-    // After sign-in the person goes back only to a catalogue address.
+    // After sign-in the person goes back only to a catalogue address, through its
+    // host's callback.
     let back = |rd: &str| {
         let q = serde_urlencoded::to_string([("rd", rd)]).expect("query");
         staff.get(server.url(&format!("/auth/continue?{q}"))).send()
     };
-    assert_eq!(location(&back(EDITOR).await.expect("continue")), EDITOR);
+    let to = location(&back(EDITOR).await.expect("continue"));
+    assert!(to.starts_with("https://timetable.college.example/.propusk/callback?code="), "{to}");
     for evil in ["https://evil.example/", "https://timetable.college.example@evil.example/edit/x", "//evil.example/"] {
         assert_eq!(location(&back(evil).await.expect("continue")), "/account", "{evil}");
     }
@@ -127,6 +130,78 @@ async fn forwarding_headers_from_an_untrusted_peer_are_not_believed() {
     let r = verify(&server, &staff, EDITOR).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.headers().get("remote-user").is_none());
+
+    // Nor is a handoff code redeemed for an untrusted peer, whatever host it names.
+    let to = handoff_url(&server, &staff, EDITOR).await;
+    let r = callback(&server, &to, &to).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(host_cookie(&r).is_none());
+}
+
+/// `/auth/continue?rd=RD` of a signed-in client: the callback URL it sends the browser to.
+async fn handoff_url(server: &Server, c: &reqwest::Client, rd: &str) -> String {
+    let q = serde_urlencoded::to_string([("rd", rd)]).expect("query");
+    let r = c.get(server.url(&format!("/auth/continue?{q}"))).send().await.expect("continue");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    location(&r)
+}
+
+/// The proxy passing `callback_url`'s query to propusk's `/auth/callback`, telling it the
+/// request was for `original`.
+async fn callback(server: &Server, callback_url: &str, original: &str) -> reqwest::Response {
+    let query = callback_url.split_once('?').map_or("", |(_, q)| q);
+    let anonymous = server.client();
+    let r = anonymous.get(server.url(&format!("/auth/callback?{query}"))).header("X-Original-URL", original);
+    r.send().await.expect("callback")
+}
+
+fn host_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("__Host-propusk-host="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn the_session_is_handed_to_the_app_host_once_and_only_there() {
+    let server = Server::start(&[("PROPUSK_SERVER_TRUSTED_PROXIES", "127.0.0.1")]);
+    let (staff, _) = signed_in(&server, "staff.s", "staff").await;
+    let app_host = server.client();
+    let with_host_cookie = |token: &str, url: &str| {
+        let rb = app_host.get(server.url("/auth/verify")).header("X-Original-URL", url);
+        rb.header("Cookie", format!("__Host-propusk-host={token}")).send()
+    };
+
+    let to = handoff_url(&server, &staff, EDITOR).await;
+    let r = callback(&server, &to, &to).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), EDITOR);
+    let token = host_cookie(&r).expect("host cookie");
+    let r = with_host_cookie(&token, EDITOR).await.expect("verify");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "remote-user").as_deref(), Some("staff.s"));
+    assert_eq!(with_host_cookie(&token, TIMETABLE).await.expect("verify").status(), StatusCode::OK, "same host");
+
+    // Replayed: refused, and the host session it opened ends.
+    let r = callback(&server, &to, &to).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(host_cookie(&r).is_none());
+    assert_eq!(with_host_cookie(&token, EDITOR).await.expect("verify").status(), StatusCode::UNAUTHORIZED);
+
+    // Shown at another host (the proxy says so): refused and burnt.
+    let to = handoff_url(&server, &staff, EDITOR).await;
+    let foreign = to.replace("timetable.college.example", "evil.example");
+    assert_eq!(callback(&server, &to, &foreign).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(callback(&server, &to, &to).await.status(), StatusCode::BAD_REQUEST, "burnt");
+
+    // Made up or missing codes.
+    for q in ["/auth/callback?code=nonsense", "/auth/callback"] {
+        let r = server.client().get(server.url(q)).header("X-Original-URL", EDITOR).send().await.expect("get");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{q}");
+    }
 }
 
 #[tokio::test]

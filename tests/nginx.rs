@@ -2,7 +2,10 @@
 //! propusk through `deploy/nginx/`'s snippets (forward-auth, R-3, R-4, R-14): an
 //! allowed person reaches the app with propusk's identity headers, a refused one and an
 //! anonymous one do not reach it at all, and identity headers a client forges never
-//! reach it. Everything listens on loopback ports chosen at run time.
+//! reach it. Across hosts, the session is handed over through the app host's
+//! `/.propusk/callback` with a one-time code; a replayed or foreign code is refused and
+//! signing out at propusk ends the app host's cookie. Everything listens on loopback
+//! ports chosen at run time.
 
 mod common;
 
@@ -169,6 +172,11 @@ fn session_cookie(r: &reqwest::Response) -> Option<String> {
 
 /// Signs `login` in directly at propusk (password changed) and returns the cookie value.
 async fn session_of(server: &Server, login: &str, role: &str) -> String {
+    signed_in(server, login, role).await.1
+}
+
+/// Signs `login` in directly at propusk (password changed): the client and the cookie.
+async fn signed_in(server: &Server, login: &str, role: &str) -> (reqwest::Client, String) {
     let issued = add_user(server, login, "Проверкин Пётр", role);
     let c = server.client();
     let r = sign_in(server, &c, login, &issued).await;
@@ -185,7 +193,7 @@ async fn session_of(server: &Server, login: &str, role: &str) -> String {
     if let Some(c) = session_cookie(&r) {
         cookie = c;
     }
-    cookie
+    (c, cookie)
 }
 
 #[tokio::test]
@@ -241,4 +249,92 @@ async fn nginx_auth_request_allows_refuses_redirects_and_strips_forged_identity(
     assert_eq!(get("/edit/week", Some(&staff), &[]).await.expect("get").status(), StatusCode::FORBIDDEN);
     assert_eq!(get("/group/IS-21", Some(&staff), &[]).await.expect("get").status(), StatusCode::OK);
     assert_eq!(hits.load(Ordering::SeqCst), reached + 1, "only the allowed request reached the app");
+}
+
+/// The value and attributes of the host session cookie a response sets.
+fn host_cookie(r: &reqwest::Response) -> Option<(String, String)> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("__Host-propusk-host="))
+        .and_then(|v| v.split_once(';'))
+        .map(|(value, attrs)| (value.to_owned(), attrs.to_owned()))
+}
+
+#[tokio::test]
+async fn nginx_hands_the_session_over_to_the_app_host_once() {
+    let server = Server::start(&[("PROPUSK_SERVER_TRUSTED_PROXIES", "127.0.0.1")]);
+    let (staff, _) = signed_in(&server, "staff.s", "staff").await;
+    let (upstream_port, hits) = upstream().await;
+    let nginx = Nginx::start(&server, upstream_port);
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    // The browser at the app's host: propusk's own cookie never reaches it.
+    let at_app = |host: &str, path: &str, host_session: Option<&str>| {
+        let mut rb = browser.get(format!("http://127.0.0.1:{}{path}", nginx.port)).header("Host", host);
+        if let Some(t) = host_session {
+            rb = rb.header("Cookie", format!("__Host-propusk-host={t}"));
+        }
+        rb.send()
+    };
+    let original = format!("http://{HOST}/edit/week?day=mon");
+    let r = at_app(HOST, "/edit/week?day=mon", None).await.expect("get");
+    assert_eq!(r.status(), StatusCode::FOUND, "not signed in at the app's host");
+    assert!(location(&r).ends_with(&format!("/auth/continue%3Frd%3D{original}")), "{}", location(&r));
+
+    // Signed in at propusk: /auth/continue sends the browser to the app host's callback.
+    let handoff = || async {
+        let q = serde_urlencoded::to_string([("rd", original.as_str())]).expect("query");
+        let r = staff.get(server.url(&format!("/auth/continue?{q}"))).send().await.expect("continue");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let to = location(&r);
+        let path = to.strip_prefix(&format!("http://{HOST}")).unwrap_or_else(|| panic!("{to}")).to_owned();
+        assert!(path.starts_with("/.propusk/callback?code="), "{path}");
+        path
+    };
+    let callback = handoff().await;
+    let r = at_app(HOST, &callback, None).await.expect("callback");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(location(&r), original, "back to the address first asked for");
+    let (token, attrs) = host_cookie(&r).expect("a cookie of the app's host");
+    let attrs = attrs.to_ascii_lowercase();
+    for a in ["path=/", "secure", "httponly", "samesite=lax"] {
+        assert!(attrs.contains(a), "{a} in {attrs}");
+    }
+    assert!(!attrs.contains("domain"), "host-only: {attrs}");
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the callback never reaches the app");
+
+    let r = at_app(HOST, "/edit/week?day=mon", Some(&token)).await.expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.expect("body").contains("remote-user: staff.s\n"));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    // The host cookie is this host's only.
+    assert_eq!(
+        at_app("other.college.example", "/edit/week", Some(&token)).await.expect("get").status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // A replayed code is refused, and ends the host session it opened.
+    let r = at_app(HOST, &callback, None).await.expect("replay");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(host_cookie(&r).is_none());
+    assert_eq!(at_app(HOST, "/edit/week", Some(&token)).await.expect("get").status(), StatusCode::FOUND, "revoked");
+
+    // A code shown at another host is refused and burnt.
+    let stolen = handoff().await;
+    let r = at_app("evil.college.example", &stolen, None).await.expect("foreign");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(host_cookie(&r).is_none());
+    assert_eq!(at_app(HOST, &stolen, None).await.expect("callback").status(), StatusCode::BAD_REQUEST, "burnt");
+
+    // Signing out at propusk ends the app host's cookie too.
+    let r = at_app(HOST, &handoff().await, None).await.expect("callback");
+    let (token, _) = host_cookie(&r).expect("cookie");
+    assert_eq!(at_app(HOST, "/edit/week", Some(&token)).await.expect("get").status(), StatusCode::OK);
+    let csrf = csrf_of(&server, &staff, "/account").await;
+    let r = staff.post(server.url("/sign-out")).form(&[("csrf", csrf.as_str())]).send().await.expect("sign out");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(at_app(HOST, "/edit/week", Some(&token)).await.expect("get").status(), StatusCode::FOUND);
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "only the allowed requests reached the app");
 }

@@ -7,6 +7,8 @@
 //! restrictions from the store and hands in the clock. It never reads policy files: the
 //! caller loads them and offers the result to [`App::install_policies`].
 
+mod handoff;
+
 use std::sync::{Arc, RwLock};
 
 use crate::domain::account::Account;
@@ -15,7 +17,7 @@ use crate::policy::{Decision, Policies, Resource, ResourceId, Restriction, Subje
 use crate::ports::{AccessChange, Change};
 
 use super::admin::Actor;
-use super::{App, AppError, CurrentSession};
+use super::{App, AppError};
 
 /// The policy version in force. Readers take an `Arc` and keep a consistent version for
 /// the whole of a request even if a reload swaps it meanwhile.
@@ -199,10 +201,11 @@ impl App {
         Ok(())
     }
 
-    /// A request behind the reverse proxy, for `host` and `path` as the proxy saw them.
+    /// A request behind the reverse proxy, for `host` and `path` as the proxy saw them,
+    /// by the holder of a live session of `account` (if any).
     pub async fn forward_auth(
         &self,
-        session: Option<&CurrentSession>,
+        account: Option<&Account>,
         host: &str,
         path: &str,
     ) -> Result<ForwardAuth, AppError> {
@@ -210,25 +213,37 @@ impl App {
         let Some(resource) = policies.resource_for_request(host, path) else {
             return Ok(ForwardAuth::UnknownResource);
         };
-        let Some(s) = session else {
+        let Some(a) = account else {
             return Ok(ForwardAuth::SignIn);
         };
-        if s.account.password_must_change {
-            return Ok(ForwardAuth::SignIn);
+        let restrictions = self.store.list_restrictions(&a.id).await?;
+        Ok(self.forward_answer(&policies, resource, a, &restrictions))
+    }
+
+    /// The forward-auth answer for `account`, with its stored `restrictions`, on
+    /// `resource`: the one decision, then only what the resource may see.
+    fn forward_answer(
+        &self,
+        policies: &Policies,
+        resource: &Resource,
+        a: &Account,
+        restrictions: &[Restriction],
+    ) -> ForwardAuth {
+        if a.password_must_change {
+            return ForwardAuth::SignIn;
         }
-        let subject = self.subject_of(&s.account).await?;
+        let subject = Subject::new(a, restrictions);
         if !policies.decide(&subject, &resource.id, self.clock.now()).allowed {
-            return Ok(ForwardAuth::Refused(Box::new(resource.clone())));
+            return ForwardAuth::Refused(Box::new(resource.clone()));
         }
         let release = resource.releases();
-        let a = &s.account;
         let identity = Identity {
             login: a.login.as_str().to_owned(),
             name: release.name.then(|| a.full_name.clone()),
             email: if release.email { a.email.clone() } else { None },
             groups: release.groups.then(|| a.roles.iter().map(|r| r.as_str().to_owned()).collect()),
         };
-        Ok(ForwardAuth::Allowed { resource: resource.id.clone(), identity })
+        ForwardAuth::Allowed { resource: resource.id.clone(), identity }
     }
 
     /// Is `url` an address of a forward-auth resource of the catalogue, so that sending
@@ -257,8 +272,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::app::SignInRequest;
     use crate::app::testing::{self, TestClock};
+    use crate::app::{CurrentSession, SignInRequest};
     use crate::domain::account::{NewAccount, Role};
     use crate::domain::journal::Channel;
     use crate::domain::password::Password;
@@ -359,12 +374,15 @@ mod tests {
         let student = person(&app, "student.s", vec![Role::Student]).await;
         let host = "timetable.college.example";
         assert_eq!(
-            app.forward_auth(Some(&staff), "elsewhere.example", "/").await.expect("fa"),
+            app.forward_auth(Some(&staff.account), "elsewhere.example", "/").await.expect("fa"),
             ForwardAuth::UnknownResource
         );
-        assert_eq!(app.forward_auth(Some(&staff), host, "/edit/../x").await.expect("fa"), ForwardAuth::UnknownResource);
+        assert_eq!(
+            app.forward_auth(Some(&staff.account), host, "/edit/../x").await.expect("fa"),
+            ForwardAuth::UnknownResource
+        );
         assert_eq!(app.forward_auth(None, host, "/group/1").await.expect("fa"), ForwardAuth::SignIn);
-        match app.forward_auth(Some(&staff), host, "/edit/week?x=1").await.expect("fa") {
+        match app.forward_auth(Some(&staff.account), host, "/edit/week?x=1").await.expect("fa") {
             ForwardAuth::Allowed { resource, identity } => {
                 assert_eq!(resource.as_str(), "timetable-editor");
                 assert_eq!(identity.login, "staff.s");
@@ -374,14 +392,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match app.forward_auth(Some(&student), host, "/group/IS-21").await.expect("fa") {
+        match app.forward_auth(Some(&student.account), host, "/group/IS-21").await.expect("fa") {
             ForwardAuth::Allowed { identity, .. } => {
                 assert_eq!(identity, Identity { login: "student.s".into(), name: None, email: None, groups: None });
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            app.forward_auth(Some(&student), host, "/edit/week").await.expect("fa"),
+            app.forward_auth(Some(&student.account), host, "/edit/week").await.expect("fa"),
             ForwardAuth::Refused(r) if r.id.as_str() == "timetable-editor"
         ));
     }

@@ -1,13 +1,17 @@
 //! Forward-auth for self-hosted apps behind a reverse proxy (nginx `auth_request`,
 //! Traefik ForwardAuth, Caddy `forward_auth`): `GET /auth/verify` answers whether the
 //! person behind a proxied request may use the resource it belongs to,
-//! and `GET /auth/continue` sends them back after signing in.
+//! `GET /auth/continue` sends them back after signing in, and `GET /auth/callback`
+//! (the app host's `/.propusk/callback`, passed on by the proxy) trades a one-time
+//! handoff code for a cookie of that host, since propusk's own `__Host-` cookie never
+//! reaches another host.
 //!
 //! The original request is read from `X-Original-URL` (nginx) or `X-Forwarded-Proto`,
 //! `X-Forwarded-Host` and `X-Forwarded-Uri` (Traefik, Caddy), believed only from a
 //! configured trusted proxy; from anyone else the request belongs to no resource and is
-//! refused. The return address after sign-in must be a forward-auth address of the
-//! catalogue: no open redirect. No decision is made here: `App::forward_auth` decides.
+//! refused, and no callback is answered. The return address after sign-in must be a
+//! forward-auth address of the catalogue: no open redirect. No decision is made here:
+//! `App::verify_forward`, `App::continue_to` and `App::redeem_handoff` decide.
 
 use std::net::SocketAddr;
 
@@ -16,10 +20,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::AppState;
 use super::extract::{SESSION_COOKIE, Signed, cookie, urlencode};
+use super::i18n::Lang;
+use super::{AppState, host_cookie, pages};
 use crate::app::ForwardAuth;
-use crate::domain::ids::SessionToken;
+
+/// The host session cookie on a protected app's host (set by its callback).
+pub const HOST_SESSION_COOKIE: &str = "__Host-propusk-host";
 
 pub const REMOTE_USER: &str = "remote-user";
 pub const REMOTE_NAME: &str = "remote-name";
@@ -67,25 +74,24 @@ fn original(h: &HeaderMap) -> Option<Original> {
     Some(Original { scheme, host: host.to_owned(), path: path.to_owned() })
 }
 
-pub async fn verify(State(state): State<AppState>, Query(q): Query<VerifyQuery>, req: Request) -> Response {
+/// The original request, if `req` came from a trusted proxy and names one.
+fn proxied(state: &AppState, req: &Request) -> Option<Original> {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let trusted = peer.is_some_and(|ip| state.trusted_proxies.iter().any(|n| n.contains(&ip)));
-    let headers = req.headers();
-    let original = if trusted { original(headers) } else { None };
-    let Some(original) = original.filter(|o| matches!(o.scheme.as_str(), "http" | "https")) else {
-        if !trusted {
-            tracing::debug!(?peer, "forward-auth request from a peer that is not a trusted proxy");
-        }
+    if !trusted {
+        tracing::debug!(?peer, "forward-auth request from a peer that is not a trusted proxy");
+        return None;
+    }
+    original(req.headers()).filter(|o| matches!(o.scheme.as_str(), "http" | "https"))
+}
+
+pub async fn verify(State(state): State<AppState>, Query(q): Query<VerifyQuery>, req: Request) -> Response {
+    let Some(original) = proxied(&state, &req) else {
         return plain(StatusCode::FORBIDDEN, "no resource");
     };
-    let session = match cookie(headers, SESSION_COOKIE).and_then(SessionToken::from_cookie) {
-        Some(token) => match state.app.current_session(token).await {
-            Ok(s) => s,
-            Err(e) => return unavailable(&e),
-        },
-        None => None,
-    };
-    let outcome = match state.app.forward_auth(session.as_ref(), &original.host, &original.path).await {
+    let headers = req.headers();
+    let (session, host_session) = (cookie(headers, SESSION_COOKIE), cookie(headers, HOST_SESSION_COOKIE));
+    let outcome = match state.app.verify_forward(session, host_session, &original.host, &original.path).await {
         Ok(o) => o,
         Err(e) => return unavailable(&e),
     };
@@ -130,11 +136,57 @@ pub struct ContinueQuery {
     rd: Option<String>,
 }
 
-/// After sign-in: back to the proxied address, if it is one of the catalogue's.
-pub async fn continue_to(State(state): State<AppState>, _: Signed, Query(q): Query<ContinueQuery>) -> Response {
-    match q.rd.as_deref() {
-        Some(rd) if state.app.is_catalogue_url(rd) => Redirect::to(rd).into_response(),
-        _ => Redirect::to("/account").into_response(),
+/// After sign-in: back to the proxied address, if it is one of the catalogue's; on
+/// another host, through that host's callback with a one-time handoff code.
+pub async fn continue_to(State(state): State<AppState>, Signed(s): Signed, Query(q): Query<ContinueQuery>) -> Response {
+    let Some(rd) = q.rd.as_deref() else {
+        return Redirect::to("/account").into_response();
+    };
+    if s.account.password_must_change {
+        // Forward-auth refuses until the issued password is changed: change it first.
+        let next = format!("/auth/continue?rd={}", urlencode(rd));
+        return Redirect::to(&format!("/account/password?next={}", urlencode(&next))).into_response();
+    }
+    match state.app.continue_to(&s, rd).await {
+        Ok(Some(to)) => Redirect::to(&to).into_response(),
+        Ok(None) => Redirect::to("/account").into_response(),
+        Err(e) => unavailable(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+}
+
+/// The protected host's `/.propusk/callback`, passed on by its proxy: a handoff code
+/// becomes a cookie of that host, and the person goes on to the address they asked for.
+pub async fn callback(
+    State(state): State<AppState>,
+    lang: Lang,
+    Query(q): Query<CallbackQuery>,
+    req: Request,
+) -> Response {
+    let Some(original) = proxied(&state, &req) else {
+        return plain(StatusCode::FORBIDDEN, "no resource");
+    };
+    let code = q.code.as_deref().unwrap_or_default();
+    match state.app.redeem_handoff(code, &original.host).await {
+        Ok(Some(r)) => {
+            let mut resp = Redirect::to(&r.return_to).into_response();
+            let cookie = host_cookie(HOST_SESSION_COOKIE, r.token.expose(), Some(r.max_age.as_secs()));
+            resp.headers_mut().insert(header::SET_COOKIE, cookie);
+            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Ok(None) => {
+            tracing::info!(host = %original.host, "forward-auth handoff code refused");
+            let page = pages::error(lang, lang.t().handoff_refused, false);
+            let mut resp = (StatusCode::BAD_REQUEST, page).into_response();
+            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(e) => unavailable(&e),
     }
 }
 

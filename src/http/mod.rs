@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/compromised", get(compromise::public_page).post(compromise::public_report))
         .route("/auth/verify", get(forward_auth::verify))
         .route("/auth/continue", get(forward_auth::continue_to))
+        .route("/auth/callback", get(forward_auth::callback))
         .route("/lang/{code}", get(meta::switch_language))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))

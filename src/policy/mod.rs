@@ -28,7 +28,7 @@ use crate::domain::{AccountStatus, Role, Timestamp};
 pub use catalogue::{Integration, Owner, Release, Resource, ResourceId};
 pub use cedar::PolicyInfo;
 pub use error::{PolicyError, Problem};
-pub use route::PathPattern;
+pub use route::{PathPattern, clean_request_host};
 pub use subject::{Restriction, Subject};
 
 use cedar::Engine;
