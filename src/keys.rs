@@ -11,6 +11,10 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Padding;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -101,7 +105,8 @@ impl MasterKey {
 }
 
 enum Signer {
-    Rsa(RsaKeyPair),
+    /// ring's pair gives the public key and verifies; OpenSSL's key signs.
+    Rsa(RsaKeyPair, PKey<Private>),
     Ec(EcdsaKeyPair),
 }
 
@@ -162,7 +167,10 @@ impl KeyRing {
             let der = self.master.open(&k.kid, &k.encrypted_private)?;
             let signer = match k.alg {
                 SigningAlg::RS256 => {
-                    Signer::Rsa(RsaKeyPair::from_pkcs8(&der).map_err(|e| KeyError::Generate(e.to_string()))?)
+                    Signer::Rsa(
+                        RsaKeyPair::from_pkcs8(&der).map_err(|e| KeyError::Generate(e.to_string()))?,
+                        PKey::private_key_from_pkcs8(&der).map_err(|e| KeyError::Generate(e.to_string()))?,
+                    )
                 }
                 SigningAlg::ES256 => Signer::Ec(
                     EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &SystemRandom::new())
@@ -289,15 +297,15 @@ impl TokenSigner for KeyRing {
         let header = json!({ "alg": alg.as_str(), "typ": typ, "kid": key.kid });
         let input =
             format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let rng = SystemRandom::new();
         let sig = match &key.signer {
-            Signer::Rsa(pair) => {
-                let mut sig = vec![0u8; pair.public().modulus_len()];
-                pair.sign(&signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
-                    .map_err(|e| SignError::Failed(e.to_string()))?;
-                sig
+            Signer::Rsa(_, private) => {
+                let failed = |e: openssl::error::ErrorStack| SignError::Failed(e.to_string());
+                let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), private).map_err(failed)?;
+                signer.set_rsa_padding(Padding::PKCS1).map_err(failed)?;
+                signer.sign_oneshot_to_vec(input.as_bytes()).map_err(failed)?
             }
             Signer::Ec(pair) => {
+                let rng = SystemRandom::new();
                 pair.sign(&rng, input.as_bytes()).map_err(|e| SignError::Failed(e.to_string()))?.as_ref().to_vec()
             }
         };
@@ -319,7 +327,7 @@ impl TokenSigner for KeyRing {
         let sig = decode(s)?;
         let input = &jws.as_bytes()[..h.len() + 1 + p.len()];
         let ok = match &key.signer {
-            Signer::Rsa(pair) => {
+            Signer::Rsa(pair, _) => {
                 signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, pair.public().as_ref())
                     .verify(input, &sig)
             }
