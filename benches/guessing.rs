@@ -87,13 +87,15 @@ fn main() -> anyhow::Result<()> {
     ));
     let addr = rx.recv_timeout(Duration::from_secs(60)).context("the server did not start")?;
     let load_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    eprintln!("guessing: everyone signs in once from their device…");
+    let devices = Arc::new(load_rt.block_on(first_sign_ins(addr, &people))?);
     eprintln!("guessing: baseline…");
-    let calm = load_rt.block_on(legit(addr, people.clone(), 0));
+    let calm = load_rt.block_on(legit(addr, people.clone(), devices.clone(), 0));
     let since = now_ms();
     eprintln!("guessing: under attack…");
     let (busy, attack) = load_rt.block_on(async {
         let a = tokio::spawn(attack(addr));
-        let l = legit(addr, people.clone(), LEGIT / 2).await;
+        let l = legit(addr, people.clone(), devices.clone(), LEGIT / 2).await;
         (l, a.await.unwrap_or_default())
     });
     drop(load_rt);
@@ -105,22 +107,53 @@ fn main() -> anyhow::Result<()> {
     write_section(&body)
 }
 
-/// Legitimate people: each request signs one person in from their own address.
-async fn legit(addr: SocketAddr, people: Arc<Vec<(String, String)>>, offset: usize) -> Tally {
+/// The address person `i` always signs in from.
+fn home_ip(i: usize) -> String {
+    format!("10.{}.{}.{}", 100 + i / 250, i % 250, 1 + i % 200)
+}
+
+/// Each legitimate person signs in once from their own device, as real people have before
+/// an attack begins; returns each one's known-device cookie.
+async fn first_sign_ins(addr: SocketAddr, people: &[(String, String)]) -> anyhow::Result<Vec<String>> {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let mut devices = Vec::new();
+    for (i, (login, password)) in people.iter().take(LEGIT).enumerate() {
+        let r = send(&http, addr, &home_ip(i), login, password, None).await.context("first sign-in")?;
+        let device = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("__Host-propusk-device=").and_then(|v| v.split(';').next()))
+            .map(str::to_owned)
+            .with_context(|| format!("no known-device cookie for {login} (status {})", r.status()))?;
+        devices.push(device);
+    }
+    Ok(devices)
+}
+
+/// Legitimate people: each request signs one person in from their own address, with the
+/// known-device cookie their browser kept from an earlier sign-in.
+async fn legit(
+    addr: SocketAddr,
+    people: Arc<Vec<(String, String)>>,
+    devices: Arc<Vec<String>>,
+    offset: usize,
+) -> Tally {
     let tally = Arc::new(Tally::default());
     let deadline = Instant::now() + RUN;
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..6 {
-        let (tally, next, people) = (tally.clone(), next.clone(), people.clone());
+        let (tally, next, people, devices) = (tally.clone(), next.clone(), people.clone(), devices.clone());
         tasks.push(tokio::spawn(async move {
             let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
             while Instant::now() < deadline {
                 let i = (offset + next.fetch_add(1, Ordering::Relaxed) as usize) % LEGIT;
                 let (login, password) = &people[i];
-                let ip = format!("10.{}.{}.{}", 100 + i / 250, i % 250, 1 + i % 200);
                 let started = Instant::now();
-                let ok = attempt(&http, addr, &ip, login, password).await == Some(303);
+                let sent = send(&http, addr, &home_ip(i), login, password, Some(&devices[i])).await;
+                let ok = sent.is_ok_and(|r| r.status().as_u16() == 303);
                 let counter = if ok { &tally.ok } else { &tally.other };
                 counter.fetch_add(1, Ordering::Relaxed);
                 tally.latencies.lock().unwrap_or_else(|e| e.into_inner()).push(started.elapsed());
@@ -178,18 +211,29 @@ async fn attack(addr: SocketAddr) -> Attack {
     Arc::try_unwrap(result).map(|m| m.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-/// One sign-in from `ip` (the form first, for its anti-forgery token); the POST's status.
+/// One sign-in from `ip` without a known-device cookie; the POST's status.
 async fn attempt(http: &reqwest::Client, addr: SocketAddr, ip: &str, login: &str, password: &str) -> Option<u16> {
+    send(http, addr, ip, login, password, None).await.ok().map(|r| r.status().as_u16())
+}
+
+/// Posts the sign-in form from `ip` (with an anti-forgery cookie, and the known-device
+/// cookie when given).
+async fn send(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    ip: &str,
+    login: &str,
+    password: &str,
+    device: Option<&str>,
+) -> reqwest::Result<reqwest::Response> {
     let token = "t".repeat(43);
-    let r = http
-        .post(format!("http://{addr}/sign-in"))
+    let device = device.map(|d| format!("; __Host-propusk-device={d}")).unwrap_or_default();
+    http.post(format!("http://{addr}/sign-in"))
         .header("x-forwarded-for", ip)
-        .header("cookie", format!("__Host-propusk-csrf={token}"))
+        .header("cookie", format!("__Host-propusk-csrf={token}{device}"))
         .form(&[("csrf", token.as_str()), ("login", login), ("password", password), ("next", "/account")])
         .send()
         .await
-        .ok()?;
-    Some(r.status().as_u16())
 }
 
 /// Attempts recorded since `since` that cost a password hash, and those refused before it.
@@ -239,9 +283,12 @@ fn report(calm: &Tally, busy: &Tally, a: &Attack, hashed: i64, unhashed: i64) ->
          | Attempts that cost a hash | {hashed} | | |\n\
          | Attempts refused by a lock, no hash | {unhashed} | | |\n\
          | Refused (429) attempt latency p50 / p99 | {r50:.2} / {r99:.2} ms | < 1 ms, no hash | {refused_ok} |\n\n\
-         Legitimate people (6 clients, each sign-in from its own address, 300 accounts) run 10 s alone, \
+         Legitimate people (6 clients, each sign-in from its own address, 300 accounts) first sign in \
+         once each from their own device, as real people did before an attack begins, and keep the \
+         known-device cookie it sets (`protection.known_device_days`); then they run 10 s alone, \
          then 10 s beside the attacker: 1,000 attempts per second, each from a random address among 200 \
-         /24 networks, half against 200 real logins and half against made-up ones. Hash counts come from \
+         /24 networks, half against 200 real logins and half against made-up ones, never with a known-device \
+         cookie. Hash counts come from \
          the sign-in log (`bad_password`, `unknown_login` cost one argon2 verification; `locked` none; a \
          429 never reaches the use case). The 429 latency is measured by the client over loopback and \
          includes its own queueing while it sends 1,000 requests per second.\n",

@@ -292,6 +292,94 @@ mod tests {
         }
     }
 
+    /// The real pool, but always saturated with an empty suspect budget; counts the
+    /// verifications that went first.
+    struct Saturated(crate::hash::Argon2Pool, std::sync::atomic::AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl crate::ports::PasswordHasher for Saturated {
+        async fn hash(&self, p: Password) -> Result<String, crate::ports::HashError> {
+            self.0.hash(p).await
+        }
+        async fn verify(&self, h: String, p: Password) -> Result<bool, crate::ports::HashError> {
+            self.0.verify(h, p).await
+        }
+        async fn verify_known(&self, h: String, p: Password) -> Result<bool, crate::ports::HashError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.0.verify_known(h, p).await
+        }
+        async fn verify_dummy(&self, p: Password) -> Result<(), crate::ports::HashError> {
+            self.0.verify_dummy(p).await
+        }
+        fn admit_suspect(&self) -> bool {
+            false
+        }
+        fn busy(&self) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn a_known_device_goes_first_while_strangers_from_a_failing_network_are_refused() {
+        let (mut app, _) = testing::app().await;
+        let cred = issued(&app).await;
+        let other = app
+            .add_user(
+                &Actor::system(),
+                NewAccount {
+                    login: "sosedova.s".into(),
+                    full_name: "Соседова Софья".into(),
+                    roles: vec![Role::Student],
+                    ..NewAccount::default()
+                },
+                Channel::Cli,
+            )
+            .await
+            .expect("add");
+        let (_, device) = app.sign_in_from(req("kuznetsova.m", cred.password.expose()), None).await.expect("first");
+        let device = device.expect("a device token is handed out");
+        assert!(format!("{device:?}").contains("redacted"));
+        let (_, again) =
+            app.sign_in_from(req("kuznetsova.m", cred.password.expose()), Some(device.clone())).await.expect("again");
+        assert_eq!(again.as_ref(), Some(&device), "the browser keeps its token");
+        // A failure from the same network makes it suspect; then the pool is saturated.
+        let _ = app.sign_in(req("nobody.here", "wrong-password")).await;
+        let pool = crate::hash::Argon2Pool::new(
+            crate::hash::HashParams { memory_kib: 64, iterations: 1, parallelism: 1 },
+            1,
+            4,
+        )
+        .expect("pool");
+        let saturated = std::sync::Arc::new(Saturated(pool, std::sync::atomic::AtomicUsize::new(0)));
+        app.hasher = saturated.clone();
+        let e = app.sign_in_from(req("kuznetsova.m", cred.password.expose()), None).await.expect_err("stranger");
+        assert!(matches!(e, AppError::TooManyAttempts(_)), "{e:?}");
+        let e = app
+            .sign_in_from(req("sosedova.s", other.password.expose()), Some(device.clone()))
+            .await
+            .expect_err("the token is known for another account only");
+        assert!(matches!(e, AppError::TooManyAttempts(_)), "{e:?}");
+        app.sign_in_from(req("kuznetsova.m", cred.password.expose()), Some(device.clone()))
+            .await
+            .expect("known device");
+        assert_eq!(saturated.1.load(std::sync::atomic::Ordering::SeqCst), 1, "verified ahead of the queue");
+        // A compromise report forgets the account's devices.
+        app.report_compromise_by_code("kuznetsova.m", &cred.lock_code, None).await.expect("report");
+        let since = app.clock.now().saturating_sub(Duration::from_secs(3600));
+        let known = app.store.find_known_device(&device.hash(), &cred.account.id, since).await.expect("find");
+        assert_eq!(known, None);
+    }
+
+    #[test]
+    fn device_tokens_are_checked_for_shape() {
+        let t = DeviceToken::generate();
+        assert_eq!(DeviceToken::from_cookie(t.expose()), Some(t.clone()));
+        for bad in ["", "short", &"a".repeat(44), &format!("{}!", &"a".repeat(42)), &"я".repeat(21)] {
+            assert_eq!(DeviceToken::from_cookie(bad), None, "{bad:?}");
+        }
+        assert_ne!(t.hash(), DeviceToken::generate().hash());
+    }
+
     #[tokio::test]
     async fn disabled_and_expired_are_told_only_with_the_right_password() {
         let (app, clock) = testing::app().await;
