@@ -235,7 +235,7 @@ impl Engine {
             department: Some("Кафедра".into()),
             ..Subject::probe(crate::domain::Role::Student)
         };
-        if let Err(e) = engine.entities(&probe, Timestamp::from_millis(0), catalogue.iter()) {
+        if let Err(e) = engine.entities(&probe, Timestamp::from_millis(0), catalogue.iter(), Some(&engine.schema)) {
             problems.push(Problem::in_file(
                 schema_file,
                 format!("the schema does not accept the User entity propusk builds: {e}"),
@@ -297,21 +297,25 @@ impl Engine {
         Entity::new(uid, attrs, HashSet::new()).map_err(|e| e.to_string())
     }
 
-    /// The principal and the given resources as schema-checked Cedar entities.
+    /// The principal and the given resources as Cedar entities, checked against the
+    /// schema when `schema` is given. Decisions pass `None`: every entity propusk builds
+    /// has the same shape, checked against the schema once when the policies are loaded
+    /// (`build`), and checking it again on every decision would double its cost.
     fn entities<'a>(
         &self,
         subject: &Subject,
         now: Timestamp,
         resources: impl Iterator<Item = &'a Resource>,
+        schema: Option<&Schema>,
     ) -> Result<Entities, String> {
         let mut all = vec![self.user_entity(subject, now)?];
         all.extend(resources.filter_map(|r| self.resources.get(&r.id).cloned()));
-        Entities::from_entities(all, Some(&self.schema)).map_err(|e| e.to_string())
+        Entities::from_entities(all, schema).map_err(|e| e.to_string())
     }
 
     /// Decides `subject`'s access to each of `resources` at `now`, in order.
     pub(crate) fn decide_all(&self, subject: &Subject, now: Timestamp, resources: &[&Resource]) -> Vec<Answer> {
-        let entities = match self.entities(subject, now, resources.iter().copied()) {
+        let entities = match self.entities(subject, now, resources.iter().copied(), None) {
             Ok(e) => e,
             Err(e) => {
                 let refuse = || Answer {
@@ -327,13 +331,8 @@ impl Engine {
             .iter()
             .map(|r| {
                 let resource = Self::uid(&self.resource_type, r.id.as_str());
-                let request = Request::new(
-                    principal.clone(),
-                    self.action.clone(),
-                    resource,
-                    Context::empty(),
-                    Some(&self.schema),
-                );
+                // Unchecked for the reason given at `entities`: its types never vary.
+                let request = Request::new(principal.clone(), self.action.clone(), resource, Context::empty(), None);
                 match request {
                     Ok(request) => self.answer(&request, &entities),
                     Err(e) => Answer {
