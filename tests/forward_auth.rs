@@ -87,7 +87,10 @@ async fn forward_auth_allows_refuses_and_asks_to_sign_in() {
     assert!(r.headers().get("remote-user").is_none());
 
     let anonymous = server.client();
-    assert_eq!(verify(&server, &anonymous, EDITOR).await.status(), StatusCode::UNAUTHORIZED);
+    let r = verify(&server, &anonymous, EDITOR).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let to = location(&r);
+    assert!(to.starts_with(&format!("{}/sign-in?next=%2Fauth%2Fcontinue%3Frd%3Dhttps", server.base)), "{to}");
     let r = anonymous
         .get(server.url("/auth/verify?redirect=1"))
         .header("X-Forwarded-Host", "timetable.college.example")

@@ -106,9 +106,6 @@ http {{
         listen 127.0.0.1:{port};
         server_name {HOST};
         include {deploy}/propusk-verify.conf;
-        location @propusk_sign_in {{
-            return 302 {base}/sign-in?next=/auth/continue%3Frd%3D$scheme://$http_host$request_uri;
-        }}
         location / {{
             include {deploy}/propusk-protect.conf;
             proxy_pass http://127.0.0.1:{upstream_port};
@@ -118,7 +115,6 @@ http {{
 "#,
             user = if root { "user root;" } else { "" },
             deploy = deploy.display(),
-            base = propusk.base,
         );
         let path = dir.path().join("nginx.conf");
         std::fs::write(&path, conf).expect("write nginx.conf");
@@ -235,12 +231,12 @@ async fn nginx_auth_request_allows_refuses_redirects_and_strips_forged_identity(
     let r = get("/edit/week", Some(&student), &forged).await.expect("get");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
-    // Not signed in (or a forged cookie): to propusk's sign-in, and back here afterwards.
+    // Not signed in (or a forged cookie): to propusk's sign-in, and back here afterwards,
+    // the whole address kept.
     for cookie in [None, Some("not-a-session")] {
-        let r = get("/edit/week?day=mon", cookie, &forged).await.expect("get");
+        let r = get("/edit/week?day=mon&hour=2", cookie, &forged).await.expect("get");
         assert_eq!(r.status(), StatusCode::FOUND, "{cookie:?}");
-        let to = location(&r);
-        assert_eq!(to, format!("{}/sign-in?next=/auth/continue%3Frd%3Dhttp://{HOST}/edit/week?day=mon", server.base));
+        assert_eq!(location(&r), sign_in_url(&server, &format!("http://{HOST}/edit/week?day=mon&hour=2")));
     }
 
     // Restricted (R-4): refused at once, without blocking the account.
@@ -249,6 +245,12 @@ async fn nginx_auth_request_allows_refuses_redirects_and_strips_forged_identity(
     assert_eq!(get("/edit/week", Some(&staff), &[]).await.expect("get").status(), StatusCode::FORBIDDEN);
     assert_eq!(get("/group/IS-21", Some(&staff), &[]).await.expect("get").status(), StatusCode::OK);
     assert_eq!(hits.load(Ordering::SeqCst), reached + 1, "only the allowed request reached the app");
+}
+
+/// propusk's sign-in page, going on to `/auth/continue` for `url` afterwards.
+fn sign_in_url(server: &Server, url: &str) -> String {
+    let continue_to = format!("/auth/continue?{}", serde_urlencoded::to_string([("rd", url)]).expect("query"));
+    format!("{}/sign-in?{}", server.base, serde_urlencoded::to_string([("next", continue_to)]).expect("query"))
 }
 
 /// The value and attributes of the host session cookie a response sets.
@@ -280,7 +282,7 @@ async fn nginx_hands_the_session_over_to_the_app_host_once() {
     let original = format!("http://{HOST}/edit/week?day=mon");
     let r = at_app(HOST, "/edit/week?day=mon", None).await.expect("get");
     assert_eq!(r.status(), StatusCode::FOUND, "not signed in at the app's host");
-    assert!(location(&r).ends_with(&format!("/auth/continue%3Frd%3D{original}")), "{}", location(&r));
+    assert_eq!(location(&r), sign_in_url(&server, &original));
 
     // Signed in at propusk: /auth/continue sends the browser to the app host's callback.
     let handoff = || async {

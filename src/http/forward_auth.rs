@@ -97,12 +97,20 @@ pub async fn verify(State(state): State<AppState>, Query(q): Query<VerifyQuery>,
     };
     match outcome {
         ForwardAuth::UnknownResource => plain(StatusCode::FORBIDDEN, "no resource"),
-        ForwardAuth::SignIn if q.redirect.as_deref() == Some("1") => {
+        ForwardAuth::SignIn => {
             let next = format!("/auth/continue?rd={}", urlencode(&original.url()));
             let to = format!("{}/sign-in?next={}", state.app.issuer, urlencode(&next));
-            Redirect::to(&to).into_response()
+            if q.redirect.as_deref() == Some("1") {
+                return Redirect::to(&to).into_response();
+            }
+            // nginx sends the browser on with `error_page 401 =302 $propusk_sign_in`, the
+            // address taken from this answer's Location (encoded here, where it is easy).
+            let mut resp = plain(StatusCode::UNAUTHORIZED, "sign in");
+            if let Ok(v) = HeaderValue::from_str(&to) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            resp
         }
-        ForwardAuth::SignIn => plain(StatusCode::UNAUTHORIZED, "sign in"),
         ForwardAuth::Refused(r) => {
             tracing::info!(resource = %r.id, "forward-auth refused by the policy");
             plain(StatusCode::FORBIDDEN, "refused")
