@@ -166,12 +166,10 @@ impl KeyRing {
         for k in stored {
             let der = self.master.open(&k.kid, &k.encrypted_private)?;
             let signer = match k.alg {
-                SigningAlg::RS256 => {
-                    Signer::Rsa(
-                        RsaKeyPair::from_pkcs8(&der).map_err(|e| KeyError::Generate(e.to_string()))?,
-                        PKey::private_key_from_pkcs8(&der).map_err(|e| KeyError::Generate(e.to_string()))?,
-                    )
-                }
+                SigningAlg::RS256 => Signer::Rsa(
+                    RsaKeyPair::from_pkcs8(&der).map_err(|e| KeyError::Generate(e.to_string()))?,
+                    PKey::private_key_from_pkcs8(&der).map_err(|e| KeyError::Generate(e.to_string()))?,
+                ),
                 SigningAlg::ES256 => Signer::Ec(
                     EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &SystemRandom::new())
                         .map_err(|e| KeyError::Generate(e.to_string()))?,

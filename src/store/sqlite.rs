@@ -173,10 +173,7 @@ async fn write_batch(pool: &SqlitePool, batch: Vec<WriteJob>) {
 
 /// Applies one job's changes inside a savepoint. The outer error means the transaction
 /// could not be kept; the inner one is the job's own failure, already rolled back.
-async fn in_savepoint(
-    conn: &mut SqliteConnection,
-    changes: Vec<Change>,
-) -> Result<Result<(), StoreError>, StoreError> {
+async fn in_savepoint(conn: &mut SqliteConnection, changes: Vec<Change>) -> Result<Result<(), StoreError>, StoreError> {
     exec(conn, "SAVEPOINT change").await?;
     let outcome = apply_all(conn, changes).await;
     if outcome.is_err() {
@@ -260,10 +257,10 @@ mod tests {
                 outcome: "success",
                 detail: String::new(),
             };
-            let changes = vec![Change::InsertAudit(audit), Change::InsertAccount {
-                account: account(&login, t),
-                password_hash: "h".into(),
-            }];
+            let changes = vec![
+                Change::InsertAudit(audit),
+                Change::InsertAccount { account: account(&login, t), password_hash: "h".into() },
+            ];
             let store = store.clone();
             tokio::spawn(async move { store.commit(changes).await })
         });
