@@ -30,6 +30,7 @@ use crate::domain::lockout::LockoutPolicy;
 use crate::domain::oidc::ClientProblem;
 use crate::domain::password::{PasswordPolicy, PasswordProblem};
 use crate::domain::session::SessionLimits;
+use crate::ports::directory::Directory;
 use crate::ports::{Clock, HashError, PasswordHasher, Store, StoreError, TokenSigner};
 
 /// The rules a deployment configures.
@@ -140,6 +141,8 @@ pub struct App {
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
     pub signer: Arc<dyn TokenSigner>,
+    /// Where locks and erasures are also written when accounts live in a directory.
+    pub directory: Arc<dyn Directory>,
     /// The OpenID Connect issuer identifier: this server's public base URL.
     pub issuer: String,
     pub settings: Settings,
@@ -153,6 +156,7 @@ pub struct Parts {
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
     pub signer: Arc<dyn TokenSigner>,
+    pub directory: Arc<dyn Directory>,
     pub issuer: String,
     pub settings: Settings,
     pub policies: Arc<PolicySet>,
@@ -165,6 +169,7 @@ impl App {
             hasher: p.hasher,
             clock: p.clock,
             signer: p.signer,
+            directory: p.directory,
             issuer: p.issuer,
             settings: p.settings,
             policies: p.policies,
@@ -245,6 +250,7 @@ pub(crate) mod testing {
             hasher,
             clock: clock.clone(),
             signer: Arc::new(signer),
+            directory: Arc::new(crate::directory::Embedded),
             issuer: "https://sso.college.example".into(),
             settings: Settings::default(),
             policies: Arc::new(PolicySet::new(shipped_policies())),

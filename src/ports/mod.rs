@@ -9,6 +9,7 @@
 //! either wholly there or not at all.
 
 pub mod access;
+pub mod directory;
 pub mod oidc;
 pub mod protection;
 
