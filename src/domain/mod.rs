@@ -11,6 +11,7 @@ pub mod journal;
 pub mod lockout;
 pub mod oidc;
 pub mod password;
+pub mod roster;
 pub mod session;
 pub mod time;
 
