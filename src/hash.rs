@@ -35,6 +35,11 @@ impl Default for HashParams {
     }
 }
 
+/// argon2id for issued passwords (`PasswordHasher::hash_issued`): 512 KiB, one pass.
+/// The secret is random (about 79 bits) and works for 72 hours until it is changed; the
+/// person's own password is hashed with the configured parameters.
+pub const ISSUED_PARAMS: HashParams = HashParams { memory_kib: 512, iterations: 1, parallelism: 1 };
+
 impl HashParams {
     pub fn argon2(&self) -> Result<Argon2<'static>, HashError> {
         let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
@@ -242,6 +247,34 @@ impl PasswordHasher for Argon2Pool {
                 .map_err(|e| HashError::Failed(e.to_string()))
         })
         .await?
+    }
+
+    async fn hash_issued(&self, passwords: Vec<Password>) -> Result<Vec<String>, HashError> {
+        let argon2 = ISSUED_PARAMS.argon2()?;
+        let chunk = passwords.len().div_ceil(self.workers).max(1);
+        let mut jobs = Vec::new();
+        let mut rest = passwords;
+        while !rest.is_empty() {
+            let tail = rest.split_off(chunk.min(rest.len()));
+            let part = std::mem::replace(&mut rest, tail);
+            let argon2 = argon2.clone();
+            jobs.push(tokio::task::spawn_blocking(move || {
+                part.iter()
+                    .map(|p| {
+                        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+                        argon2
+                            .hash_password(p.expose().as_bytes(), &salt)
+                            .map(|h| h.to_string())
+                            .map_err(|e| HashError::Failed(e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            }));
+        }
+        let mut out = Vec::new();
+        for job in jobs {
+            out.extend(job.await.map_err(|e| HashError::Failed(e.to_string()))??);
+        }
+        Ok(out)
     }
 
     async fn verify(&self, hash: String, password: Password) -> Result<bool, HashError> {

@@ -48,6 +48,8 @@ pub async fn build_app(config: &Config, issuer: String) -> anyhow::Result<(App, 
         clock,
         signer: keys.clone(),
         directory: Arc::new(crate::directory::Embedded),
+        connector: Arc::new(crate::connectors::HttpConnector::new().context("cannot build the HTTP client")?),
+        lifecycle: config.lifecycle.settings.clone(),
         issuer,
         settings: config.settings,
         policies: Arc::new(PolicySet::new(policies)),
@@ -101,6 +103,7 @@ pub async fn serve(
     let background = spawn_background(app.clone(), keys, limits.clone())?;
     let mailer = spawn_mail(app.clone(), config.mail.clone())?;
     let reloader = tokio::spawn(watch_policies(app.clone(), config.policies_dir.clone()));
+    let scheduler = config.lifecycle.scheduler_interval.map(|every| tokio::spawn(run_scheduler(app.clone(), every)));
     let state = AppState { app, trusted_proxies: Arc::new(config.trusted_proxies.clone()), limits };
     let service = router(state)
         .layer(axum::middleware::from_fn_with_state(config.body_timeout, crate::http::read_body_within))
@@ -143,6 +146,9 @@ pub async fn serve(
     background.abort();
     mailer.abort();
     reloader.abort();
+    if let Some(s) = scheduler {
+        s.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -204,6 +210,23 @@ fn spawn_mail(app: App, mail: Option<crate::config::MailConfig>) -> anyhow::Resu
             }
         }
     }))
+}
+
+/// Runs the deprovisioning scheduler every `every`. Each step is its own
+/// transaction, so stopping the task between two awaits loses nothing.
+async fn run_scheduler(app: App, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match app.run_lifecycle().await {
+            Ok(r) if r.steps_done + r.steps_failed + r.cases_closed > 0 => {
+                tracing::info!(done = r.steps_done, failed = r.steps_failed, closed = r.cases_closed, "deprovisioning");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "the deprovisioning scheduler could not run"),
+        }
+    }
 }
 
 /// How often the policy directory is compared with the version in force.

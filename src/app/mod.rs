@@ -7,10 +7,12 @@
 mod access;
 mod account;
 mod admin;
+mod lifecycle;
 mod notify;
 pub mod oidc;
 mod password;
 mod protection;
+mod roster;
 mod session;
 mod sign_in;
 
@@ -20,7 +22,11 @@ use std::time::Duration;
 pub use access::{ForwardAuth, Identity, PolicySet};
 pub use account::{AccountOverview, SessionView};
 pub use admin::{Actor, IssuedCredential, UserDetails};
+pub use lifecycle::{
+    CaseReport, ComplianceReport, KEEP_ERASURE_RECORDS, LifecycleSettings, ManualTask, RunReport, external_id_hash,
+};
 pub use notify::MAX_MAIL_ATTEMPTS;
+pub use roster::{ImportOptions, ImportReport, Missing, PlannedRow, Reconciliation};
 pub use session::CurrentSession;
 pub use sign_in::{DevicePolicy, DeviceToken, SignInRequest, SignedIn};
 
@@ -31,6 +37,7 @@ use crate::domain::oidc::ClientProblem;
 use crate::domain::password::{PasswordPolicy, PasswordProblem};
 use crate::domain::session::SessionLimits;
 use crate::ports::directory::Directory;
+use crate::ports::lifecycle::Connector;
 use crate::ports::{Clock, HashError, PasswordHasher, Store, StoreError, TokenSigner};
 
 /// The rules a deployment configures.
@@ -143,6 +150,10 @@ pub struct App {
     pub signer: Arc<dyn TokenSigner>,
     /// Where locks and erasures are also written when accounts live in a directory.
     pub directory: Arc<dyn Directory>,
+    /// The resources' deprovisioning APIs (webhook, SCIM).
+    pub connector: Arc<dyn Connector>,
+    /// Deprovisioning deadlines and academic leave (D-7).
+    pub lifecycle: Arc<LifecycleSettings>,
     /// The OpenID Connect issuer identifier: this server's public base URL.
     pub issuer: String,
     pub settings: Settings,
@@ -157,6 +168,8 @@ pub struct Parts {
     pub clock: Arc<dyn Clock>,
     pub signer: Arc<dyn TokenSigner>,
     pub directory: Arc<dyn Directory>,
+    pub connector: Arc<dyn Connector>,
+    pub lifecycle: LifecycleSettings,
     pub issuer: String,
     pub settings: Settings,
     pub policies: Arc<PolicySet>,
@@ -170,6 +183,8 @@ impl App {
             clock: p.clock,
             signer: p.signer,
             directory: p.directory,
+            connector: p.connector,
+            lifecycle: Arc::new(p.lifecycle),
             issuer: p.issuer,
             settings: p.settings,
             policies: p.policies,
@@ -251,6 +266,8 @@ pub(crate) mod testing {
             clock: clock.clone(),
             signer: Arc::new(signer),
             directory: Arc::new(crate::directory::Embedded),
+            connector: Arc::new(crate::connectors::HttpConnector::new().expect("http client")),
+            lifecycle: LifecycleSettings::default(),
             issuer: "https://sso.college.example".into(),
             settings: Settings::default(),
             policies: Arc::new(PolicySet::new(shipped_policies())),

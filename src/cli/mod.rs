@@ -2,9 +2,11 @@
 //! on the same store the server uses.
 //!
 //! Output is for people by default and JSON with `--json`. Exit codes: 0 done, 1 error,
-//! 2 bad usage, 3 not found, 4 already exists or not allowed, 5 store unavailable.
+//! 2 bad usage, 3 not found, 4 already exists or not allowed, 5 store unavailable, 6 a report
+//! found violations (or an import found bad rows).
 
 mod client;
+mod lifecycle;
 mod policy;
 mod user;
 
@@ -45,6 +47,15 @@ pub enum Command {
     /// The role policies and resource catalogue: check, explain.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Register imports (R-6, D-9).
+    #[command(subcommand)]
+    Roster(lifecycle::RosterCommand),
+    /// Deprovisioning: the scheduler, cases and manual tasks.
+    #[command(subcommand)]
+    Lifecycle(lifecycle::LifecycleCommand),
+    /// Compliance reports.
+    #[command(subcommand)]
+    Report(lifecycle::ReportCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -103,6 +114,18 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Policy(cmd) => {
             crate::telemetry::init(config.log_format, "warn");
             runtime.block_on(policy::run_policy(&config, cmd))
+        }
+        Command::Roster(cmd) => {
+            crate::telemetry::init(config.log_format, "warn");
+            runtime.block_on(lifecycle::run_roster(&config, cmd))
+        }
+        Command::Lifecycle(cmd) => {
+            crate::telemetry::init(config.log_format, "warn");
+            runtime.block_on(lifecycle::run_lifecycle(&config, cmd))
+        }
+        Command::Report(cmd) => {
+            crate::telemetry::init(config.log_format, "warn");
+            runtime.block_on(lifecycle::run_report(&config, cmd))
         }
     }
 }

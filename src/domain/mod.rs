@@ -8,6 +8,7 @@
 pub mod account;
 pub mod ids;
 pub mod journal;
+pub mod lifecycle;
 pub mod lockout;
 pub mod oidc;
 pub mod password;

@@ -14,6 +14,7 @@ pub mod limit;
 mod meta;
 mod oidc;
 pub mod pages;
+mod roster;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,8 @@ use crate::app::App;
 
 /// Largest request body accepted; every form of propusk is far smaller.
 pub const BODY_LIMIT: usize = 16 * 1024;
+/// Largest register file accepted by `/api/roster/import` (50,000 rows of CSV are ~6 MB).
+pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -62,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(meta::readyz))
         .route("/static/propusk.css", get(meta::stylesheet))
         .merge(oidc::routes())
+        .route(roster::IMPORT_PATH, post(roster::import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)))
         .fallback(meta::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
@@ -95,7 +99,8 @@ async fn security_headers(mut resp: Response) -> Response {
 pub async fn read_body_within(State(limit): State<Duration>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let lang = i18n::Lang::from_request_parts(&mut parts, &()).await.unwrap_or(i18n::Lang::Ru);
-    let status = match tokio::time::timeout(limit, collect_body(body)).await {
+    let max = if parts.uri.path() == roster::IMPORT_PATH { IMPORT_BODY_LIMIT } else { BODY_LIMIT };
+    let status = match tokio::time::timeout(limit, collect_body(body, max)).await {
         Ok(Ok(bytes)) => return next.run(Request::from_parts(parts, Body::from(bytes))).await,
         Ok(Err(status)) => status,
         Err(_) => {
@@ -108,12 +113,12 @@ pub async fn read_body_within(State(limit): State<Duration>, req: Request, next:
     resp
 }
 
-async fn collect_body(mut body: Body) -> Result<Bytes, StatusCode> {
+async fn collect_body(mut body: Body, max: usize) -> Result<Bytes, StatusCode> {
     let mut buf = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| StatusCode::BAD_REQUEST)?;
         if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > BODY_LIMIT {
+            if buf.len() + data.len() > max {
                 return Err(StatusCode::PAYLOAD_TOO_LARGE);
             }
             buf.extend_from_slice(&data);

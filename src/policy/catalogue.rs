@@ -12,6 +12,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::deprovision::{Deprovision, RawDeprovision};
 use super::error::{PolicyError, Problem};
 use super::route::{PathPattern, check_host, check_url};
 
@@ -125,6 +126,8 @@ pub struct Resource {
     /// Tags the role policies grant access by ("everyone", "library", …).
     pub audience: Vec<String>,
     pub integration: Integration,
+    /// How the resource is told that a person has left (`None`: nothing to do there).
+    pub deprovision: Option<Deprovision>,
     /// The line of `resources.toml` where its `[[resource]]` table starts.
     pub line: usize,
 }
@@ -149,6 +152,7 @@ struct RawResource {
     owner: RawOwner,
     audience: Vec<Spanned<String>>,
     integration: Spanned<RawIntegration>,
+    deprovision: Option<Spanned<RawDeprovision>>,
 }
 
 #[derive(Deserialize)]
@@ -286,6 +290,13 @@ fn resource(report: &mut Report<'_>, start: usize, raw: RawResource) -> Option<R
         }
     }
     let integration = integration(report, raw.integration, url_host.as_deref());
+    let deprovision = raw.deprovision.map(|d| {
+        super::deprovision::parse(d).map_err(|problems| {
+            for (offset, message) in problems {
+                report.at(offset, message);
+            }
+        })
+    });
     let line = report.line(start);
     if report.problems.len() > before {
         return None;
@@ -301,6 +312,7 @@ fn resource(report: &mut Report<'_>, start: usize, raw: RawResource) -> Option<R
         owner,
         audience,
         integration: integration?,
+        deprovision: deprovision.transpose().ok()?,
         line,
     })
 }

@@ -10,6 +10,7 @@
 
 mod catalogue;
 mod cedar;
+mod deprovision;
 mod error;
 mod route;
 mod subject;
@@ -26,6 +27,7 @@ use sha2::{Digest as _, Sha256};
 use crate::domain::{AccountStatus, Role, Timestamp};
 
 pub use catalogue::{Integration, Owner, Release, Resource, ResourceId};
+pub use deprovision::Deprovision;
 pub use cedar::PolicyInfo;
 pub use error::{PolicyError, Problem};
 pub use route::{PathPattern, clean_request_host};

@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod directory;
+pub mod lifecycle;
 pub mod oidc;
 pub mod protection;
 
@@ -140,11 +141,12 @@ pub enum Change {
     Oidc(OidcChange),
     Protection(ProtectionChange),
     Access(AccessChange),
+    Lifecycle(lifecycle::LifecycleChange),
 }
 
 /// The storage port.
 #[async_trait]
-pub trait Store: OidcStore + ProtectionStore + AccessStore + Send + Sync + 'static {
+pub trait Store: OidcStore + ProtectionStore + AccessStore + lifecycle::LifecycleStore + Send + Sync + 'static {
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -181,6 +183,16 @@ pub enum HashError {
 #[async_trait]
 pub trait PasswordHasher: Send + Sync + 'static {
     async fn hash(&self, password: Password) -> Result<String, HashError>;
+    /// Hashes passwords that propusk generated (about 79 random bits, valid for 72 hours
+    /// until first use), many at once, as for a roster import. Guessing such a secret is
+    /// out of reach whatever the hash costs, so an adapter may use lighter parameters.
+    async fn hash_issued(&self, passwords: Vec<Password>) -> Result<Vec<String>, HashError> {
+        let mut out = Vec::with_capacity(passwords.len());
+        for p in passwords {
+            out.push(self.hash(p).await?);
+        }
+        Ok(out)
+    }
     /// `Ok(false)` for a wrong password or a hash that cannot be parsed.
     async fn verify(&self, hash: String, password: Password) -> Result<bool, HashError>;
     /// As [`verify`](Self::verify), for a sign-in from a device that signed in to this

@@ -13,6 +13,8 @@ mod sql_oidc;
 mod sql_protection;
 #[macro_use]
 mod sql_access;
+#[macro_use]
+mod sql_lifecycle;
 mod postgres;
 mod sqlite;
 
@@ -62,4 +64,10 @@ fn map_err(e: sqlx::Error) -> StoreError {
 /// knows ASCII, so the key is computed here for both backends).
 fn search_key(login: &str, full_name: &str) -> String {
     format!("{login} {}", full_name.to_lowercase())
+}
+
+/// How a retired login is kept (`retired_logins`): its SHA-256, hex.
+fn login_hash(login: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(login.as_bytes()))
 }

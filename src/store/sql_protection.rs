@@ -302,7 +302,8 @@ macro_rules! sql_protection_store {
                 limit: u32,
             ) -> Result<Vec<$crate::ports::SecurityEvent>, $crate::ports::StoreError> {
                 use sqlx::Row as _;
-                const KINDS: [&str; 5] = ["spraying", "lock", "compromise", "unlock", "restore"];
+                const KINDS: [&str; 6] =
+                    ["spraying", "lock", "compromise", "unlock", "restore", "deprovisioning_step_failing"];
                 let rows = sqlx::query(
                     "SELECT seq, at, kind, account_id, network, detail FROM security_events ORDER BY seq DESC LIMIT $1",
                 )

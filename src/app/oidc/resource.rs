@@ -35,6 +35,15 @@ impl App {
         Ok(Some((record, account)))
     }
 
+    /// The client of a live service access token (`client_credentials`, no user), or
+    /// `None`: for propusk's own APIs that automation calls.
+    pub async fn service_client(&self, access_token: &str) -> Result<Option<String>, OAuthError> {
+        Ok(match self.live_token(access_token).await? {
+            Some((t, None)) if t.kind == TokenKind::Access && t.account_id.is_none() => Some(t.client_id.to_string()),
+            _ => None,
+        })
+    }
+
     /// The claims UserInfo returns for a bearer access token, or `None` (→ 401).
     pub async fn userinfo(&self, access_token: &str) -> Result<Option<Map<String, Value>>, OAuthError> {
         match self.live_token(access_token).await? {
