@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{ConfigError, err};
 use crate::app::LifecycleSettings;
 use crate::domain::lifecycle::LifecyclePolicy;
+use crate::domain::translit::{LoginPattern, Scheme};
 use crate::policy::ResourceId;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,9 +93,13 @@ pub(super) fn lifecycle_config(raw: &RawLifecycle) -> Result<LifecycleConfig, Co
         .map(|r| ResourceId::parse(r.trim()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| err("lifecycle.academic_leave_restricts", e.to_string()))?;
-    if !matches!(raw.transliteration.as_str(), "gost" | "icao") {
-        return Err(err("lifecycle.transliteration", "\"gost\" or \"icao\""));
-    }
+    let transliteration = match raw.transliteration.trim() {
+        "gost" => Scheme::GostB,
+        "icao" => Scheme::Icao,
+        _ => return Err(err("lifecycle.transliteration", "\"gost\" or \"icao\"")),
+    };
+    let login_pattern =
+        LoginPattern::parse(&raw.login_pattern).map_err(|e| err("lifecycle.login_pattern", e.to_string()))?;
     let roster_mapping_file = Some(raw.roster_mapping_file.trim()).filter(|f| !f.is_empty()).map(PathBuf::from);
     let node = match raw.node_name.trim() {
         "" => format!("{}-{}", host_name(), std::process::id()),
@@ -105,8 +110,8 @@ pub(super) fn lifecycle_config(raw: &RawLifecycle) -> Result<LifecycleConfig, Co
             policy,
             leave_restricts,
             node,
-            login_pattern: raw.login_pattern.clone(),
-            transliteration: raw.transliteration.clone(),
+            login_pattern,
+            transliteration,
             roster_mapping_file: roster_mapping_file.clone(),
             import_clients: raw.import_clients.iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect(),
         },

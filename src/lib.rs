@@ -14,6 +14,7 @@ pub mod mail;
 pub mod outbound;
 pub mod policy;
 pub mod ports;
+pub mod roster;
 pub mod server;
 pub mod store;
 pub mod telemetry;

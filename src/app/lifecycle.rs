@@ -48,9 +48,9 @@ pub struct LifecycleSettings {
     /// This node's name on the leases it takes.
     pub node: String,
     /// How roster imports make logins from names (`{last}.{f}{m}`).
-    pub login_pattern: String,
-    /// `gost` (ГОСТ 7.79-2000 system B) or `icao`.
-    pub transliteration: String,
+    pub login_pattern: crate::domain::translit::LoginPattern,
+    /// ГОСТ 7.79-2000 system B or ICAO.
+    pub transliteration: crate::domain::translit::Scheme,
     /// The column mapping of register files for imports over HTTP.
     pub roster_mapping_file: Option<std::path::PathBuf>,
     /// The OpenID Connect clients whose service tokens may import over HTTP.
@@ -63,8 +63,8 @@ impl Default for LifecycleSettings {
             policy: LifecyclePolicy::default(),
             leave_restricts: vec![ResourceId::parse("moodle").expect("a valid id")],
             node: format!("node-{}", std::process::id()),
-            login_pattern: "{last}.{f}{m}".into(),
-            transliteration: "gost".into(),
+            login_pattern: crate::domain::translit::LoginPattern::default(),
+            transliteration: crate::domain::translit::Scheme::GostB,
             roster_mapping_file: None,
             import_clients: Vec::new(),
         }

@@ -385,7 +385,7 @@ impl App {
         for candidate in crate::domain::translit::login_candidates(
             full_name,
             &self.lifecycle.login_pattern,
-            &self.lifecycle.transliteration,
+            self.lifecycle.transliteration,
         )
         .take(1000)
         {

@@ -143,7 +143,7 @@ fn read_file(
     mapping: Option<&Path>,
 ) -> Result<Vec<Result<crate::domain::roster::RosterRow, crate::domain::roster::RowError>>, String> {
     let format = match format {
-        Some(f) => Format::parse(f).ok_or_else(|| format!("--format {f:?}: csv, xlsx or json"))?,
+        Some(f) => f.parse::<Format>().map_err(|_| format!("--format {f:?}: csv, xlsx or json"))?,
         None => Format::from_path(file)
             .ok_or_else(|| format!("{}: cannot tell the format from the name; use --format", file.display()))?,
     };

@@ -7,7 +7,8 @@ use super::ids::{AccountId, Login};
 use super::time::Timestamp;
 
 /// A role from the regulation (REQUIREMENTS.md, "Who uses it"). An account may hold several.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     Student,
     Teacher,

@@ -15,6 +15,7 @@ pub mod password;
 pub mod roster;
 pub mod session;
 pub mod time;
+pub mod translit;
 
 pub use account::{Account, AccountStatus, NewAccount, Role, Roles};
 pub use ids::{AccountId, Login, SessionToken, SessionTokenHash};

@@ -55,7 +55,7 @@ pub async fn import(
     let Ok(Query(q)) = query else {
         return problem(StatusCode::BAD_REQUEST, "query: format=csv|xlsx|json, and optionally dry_run, strict, full_snapshot");
     };
-    let Some(format) = Format::parse(&q.format) else {
+    let Ok(format) = q.format.parse::<Format>() else {
         return problem(StatusCode::BAD_REQUEST, "format: csv, xlsx or json");
     };
     let mapping = match &state.app.lifecycle.roster_mapping_file {
