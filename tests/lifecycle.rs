@@ -47,7 +47,15 @@ fn row(line: usize, id: &str, name: &str, role: Role, unit: &str, status: Roster
 fn register() -> Vec<Result<RosterRow, RowError>> {
     vec![
         Ok(row(2, "s1001", "Иванов Иван Петрович", Role::Student, "ИС-21", RosterStatus::Studying, "2026-09-01")),
-        Ok(row(3, "t0007", "Петрова Анна Сергеевна", Role::Teacher, "Кафедра ИТ", RosterStatus::Employed, "2020-09-01")),
+        Ok(row(
+            3,
+            "t0007",
+            "Петрова Анна Сергеевна",
+            Role::Teacher,
+            "Кафедра ИТ",
+            RosterStatus::Employed,
+            "2020-09-01",
+        )),
         Ok(row(4, "s0999", "Сидоров Олег Ильич", Role::Student, "ИС-11", RosterStatus::Graduated, "2026-06-30")),
     ]
 }
@@ -150,7 +158,8 @@ async fn graduation_ends_access_at_the_deadline_and_erases_within_three_days(sto
 
     // The graduation order: a case opens; the student still works until the date.
     let mut file = register();
-    file[0] = Ok(row(2, "s1001", "Иванов Иван Петрович", Role::Student, "ИС-21", RosterStatus::Graduated, "2027-06-30"));
+    file[0] =
+        Ok(row(2, "s1001", "Иванов Иван Петрович", Role::Student, "ИС-21", RosterStatus::Graduated, "2027-06-30"));
     let dry = app.import_roster(&admin(), file.clone(), &ImportOptions { dry_run: true, ..opts() }).await.expect("dry");
     assert!(!dry.applied && matches!(dry.changes[0].action, RowAction::Depart { .. }));
     assert!(app.store.list_cases(propusk::ports::lifecycle::CaseFilter::Open).await.expect("cases").is_empty());
@@ -184,7 +193,10 @@ async fn graduation_ends_access_at_the_deadline_and_erases_within_three_days(sto
     let hook = hits.iter().find(|h| h.path == "/hook").expect("the webhook was called");
     assert_eq!(hook.header("x-propusk-signature"), kit::signature(&hook.body));
     let event: serde_json::Value = serde_json::from_str(&hook.body).expect("json");
-    assert_eq!((event["event"].as_str(), event["login"].as_str()), (Some("account.deprovisioned"), Some(login.as_str())));
+    assert_eq!(
+        (event["event"].as_str(), event["login"].as_str()),
+        (Some("account.deprovisioned"), Some(login.as_str()))
+    );
     let patch = hits.iter().find(|h| h.method == "PATCH").expect("SCIM PATCH");
     assert_eq!(patch.path, format!("/scim/Users/u-{login}"));
     assert!(patch.body.contains("\"active\"") && patch.body.contains("false"));
@@ -234,7 +246,8 @@ async fn a_failing_service_is_retried_raises_an_alert_and_is_reported(store: Arc
     let clock = Arc::new(TestClock(AtomicI64::new(0)));
     clock.set("2027-03-01T10:00:00+03:00");
     let app = kit::app(store.clone(), clock.clone(), policies.path(), "node-a").await;
-    let file = vec![Ok(row(2, "s7", "Кузнецов Пётр Олегович", Role::Student, "ИС-31", RosterStatus::Studying, "2026-09-01"))];
+    let file =
+        vec![Ok(row(2, "s7", "Кузнецов Пётр Олегович", Role::Student, "ИС-31", RosterStatus::Studying, "2026-09-01"))];
     app.import_roster(&admin(), file, &opts()).await.expect("import");
     let expelled =
         vec![Ok(row(2, "s7", "Кузнецов Пётр Олегович", Role::Student, "ИС-31", RosterStatus::Expelled, "2027-03-01"))];
@@ -259,7 +272,8 @@ async fn a_failing_service_is_retried_raises_an_alert_and_is_reported(store: Arc
     let report = app.compliance_report().await.expect("report");
     assert!(report.cases[0].violations.iter().all(|v| v.contains("after its deadline")), "{report:?}");
     // Reinstatement after the block: the account is usable again.
-    let back = vec![Ok(row(2, "s7", "Кузнецов Пётр Олегович", Role::Student, "ИС-31", RosterStatus::Studying, "2027-03-10"))];
+    let back =
+        vec![Ok(row(2, "s7", "Кузнецов Пётр Олегович", Role::Student, "ИС-31", RosterStatus::Studying, "2027-03-10"))];
     clock.set("2027-03-10T09:00:00+03:00");
     let r = app.import_roster(&admin(), back, &opts()).await.expect("reinstate");
     assert!(matches!(r.changes[0].action, RowAction::Reinstate { activate: true, .. }), "{:?}", r.changes);

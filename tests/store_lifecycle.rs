@@ -8,15 +8,15 @@ mod store_db;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use propusk::domain::Timestamp;
 use propusk::domain::account::{Account, AccountStatus, Role, Roles};
 use propusk::domain::ids::{AccountId, Login};
+use propusk::domain::journal::AuditEvent;
 use propusk::domain::journal::{Channel, CredentialIssue, IssueKind};
 use propusk::domain::lifecycle::{
     Departure, LeavingResource, LifecyclePolicy, RosterRecord, StepKind, StepState, plan_steps,
 };
 use propusk::domain::roster::{Order, RosterStatus};
-use propusk::domain::Timestamp;
-use propusk::domain::journal::AuditEvent;
 use propusk::ports::lifecycle::{CaseFilter, CaseRecord, ErasureRecord, LifecycleChange as L};
 use propusk::ports::{Change, SignInRecord, Store, StoreError};
 
@@ -94,9 +94,8 @@ async fn records_are_replaced_and_read_with_their_account(store: Arc<dyn Store>)
     let a = account(1);
     insert(&store, &a).await;
     let at = Timestamp::from_millis(T0);
-    let put = |r: RosterRecord, acc: Option<AccountId>| {
-        Change::Lifecycle(L::PutRosterRecord { record: r, account: acc, at })
-    };
+    let put =
+        |r: RosterRecord, acc: Option<AccountId>| Change::Lifecycle(L::PutRosterRecord { record: r, account: acc, at });
     store.commit(vec![put(record(1, RosterStatus::Studying, "d1"), Some(a.id.clone()))]).await.expect("put");
     store.commit(vec![put(record(1, RosterStatus::AcademicLeave, "d2"), Some(a.id.clone()))]).await.expect("again");
     store.commit(vec![put(record(9, RosterStatus::Graduated, "d9"), None)]).await.expect("orphan");
@@ -276,7 +275,9 @@ async fn erasure_leaves_no_personal_data_and_retires_the_login(store: Arc<dyn St
     assert!(matches!(store.commit(vec![Change::Lifecycle(erase)]).await, Err(StoreError::NotFound(_))));
     // Erasure records are kept three years, then forgotten.
     let purge = |y: u64| {
-        Change::Lifecycle(L::PurgeErasures { before: at.saturating_add(std::time::Duration::from_secs(y * 366 * 86_400)) })
+        Change::Lifecycle(L::PurgeErasures {
+            before: at.saturating_add(std::time::Duration::from_secs(y * 366 * 86_400)),
+        })
     };
     store.commit(vec![purge(2)]).await.expect("purge");
     assert_eq!(store.list_erasures().await.expect("kept").len(), 1);

@@ -184,10 +184,8 @@ impl App {
         for _ in 0..4 {
             let now = self.clock.now();
             let cases = self.store.list_due_cases(now, 50_000).await?;
-            let runnable: Vec<(CaseView, StepView)> = cases
-                .iter()
-                .flat_map(|c| runnable_steps(c, now).into_iter().map(move |s| (c.clone(), s)))
-                .collect();
+            let runnable: Vec<(CaseView, StepView)> =
+                cases.iter().flat_map(|c| runnable_steps(c, now).into_iter().map(move |s| (c.clone(), s))).collect();
             if runnable.is_empty() {
                 break;
             }
@@ -276,7 +274,8 @@ impl App {
         let now = self.clock.now();
         let account =
             self.store.find_account(&case.case.account_id).await?.ok_or(AppError::Invalid("account gone".into()))?;
-        let mut changes = vec![Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Blocked, at: now }];
+        let mut changes =
+            vec![Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Blocked, at: now }];
         let sessions = self.store.list_live_sessions(&account.id).await?.len();
         changes.extend(self.end_sessions_changes(&account.id, None, EndReason::AccountDisabled, now).await?);
         changes.push(Change::Oidc(OidcChange::RevokeAccountTokens { account_id: account.id.clone(), at: now }));
@@ -298,7 +297,8 @@ impl App {
         }
         let pseudonym = format!("erased-{}", hex::encode(rand::random::<[u8; 8]>()));
         let external_id_hash = account.external_id.as_deref().map(external_id_hash);
-        let mut changes = vec![Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Blocked, at: now }];
+        let mut changes =
+            vec![Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Blocked, at: now }];
         changes.extend(self.end_sessions_changes(&account.id, None, EndReason::AccountDisabled, now).await?);
         changes.push(Change::Protection(ProtectionChange::ClearLocks { account: account.id.clone(), at: now }));
         changes.push(Change::Lifecycle(LifecycleChange::EraseAccount {
@@ -354,10 +354,9 @@ impl App {
                 let resource = step.resource.as_deref().unwrap_or_default();
                 let id = ResourceId::parse(resource).map_err(|e| AppError::Invalid(e.to_string()))?;
                 let policies = self.policies();
-                let target = policies
-                    .resource(&id)
-                    .and_then(|r| r.deprovision.clone())
-                    .ok_or_else(|| AppError::Invalid(format!("resource {resource} has no deprovision in the catalogue")))?;
+                let target = policies.resource(&id).and_then(|r| r.deprovision.clone()).ok_or_else(|| {
+                    AppError::Invalid(format!("resource {resource} has no deprovision in the catalogue"))
+                })?;
                 let event = DeprovisionEvent {
                     event: if step.phase == Phase::Forget { "account.forget" } else { "account.deprovisioned" },
                     case_id: case.case.id.clone(),

@@ -96,11 +96,8 @@ impl App {
         }
         errors.sort_by_key(|e| e.line);
         let snapshot = self.store.roster_snapshot().await?;
-        let by_external: HashMap<&str, &RegisteredAccount> = snapshot
-            .accounts
-            .iter()
-            .filter_map(|a| a.account.external_id.as_deref().map(|e| (e, a)))
-            .collect();
+        let by_external: HashMap<&str, &RegisteredAccount> =
+            snapshot.accounts.iter().filter_map(|a| a.account.external_id.as_deref().map(|e| (e, a))).collect();
         let orphans: HashMap<&str, &RosterRecord> =
             snapshot.orphan_records.iter().map(|r| (r.external_id.as_str(), r)).collect();
         let mut taken: HashSet<String> = snapshot.logins.iter().cloned().collect();
@@ -136,11 +133,7 @@ impl App {
             plan.push((row, digest, known, action, login));
         }
         errors.sort_by_key(|e| e.line);
-        let missing = if opts.full_snapshot {
-            missing_people(&snapshot.accounts, &in_file)
-        } else {
-            Vec::new()
-        };
+        let missing = if opts.full_snapshot { missing_people(&snapshot.accounts, &in_file) } else { Vec::new() };
         let changes: Vec<PlannedRow> = plan
             .iter()
             .filter(|p| p.3 != RowAction::Unchanged)
@@ -329,7 +322,11 @@ impl App {
                     }
                 }
                 if *activate || (*withdraw_case && account.status == AccountStatus::Blocked) {
-                    writes.push(Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Active, at: now });
+                    writes.push(Change::UpdateStatus {
+                        id: account.id.clone(),
+                        status: AccountStatus::Active,
+                        at: now,
+                    });
                 }
                 writes.push(Change::InsertAudit(self.audit(
                     &actor.name,
@@ -482,7 +479,9 @@ pub struct Reconciliation {
 
 impl Reconciliation {
     pub fn is_clean(&self) -> bool {
-        self.active_without_record.is_empty() && self.records_without_account.is_empty() && self.overdue_tasks.is_empty()
+        self.active_without_record.is_empty()
+            && self.records_without_account.is_empty()
+            && self.overdue_tasks.is_empty()
     }
 }
 

@@ -124,7 +124,9 @@ pub async fn run_roster(config: &Config, cmd: RosterCommand) -> ExitCode {
         };
         if let Err(e) = written {
             // The accounts exist; their passwords are lost: they must be issued again.
-            eprintln!("propusk: the slips could not be written ({e}); issue the passwords again with `user reset-password`");
+            eprintln!(
+                "propusk: the slips could not be written ({e}); issue the passwords again with `user reset-password`"
+            );
             return ExitCode::FAILURE;
         }
     }

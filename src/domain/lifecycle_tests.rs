@@ -129,7 +129,13 @@ fn each_register_status_has_its_effect() {
         (R::Graduated, "ИС-21", None, false, RowAction::RecordOnly),
         (R::Graduated, "ИС-21", None, true, RowAction::AlreadyErased),
         (R::Studying, "ИС-21", Some(known(A::Active, Some(R::Studying), None)), false, RowAction::Unchanged),
-        (R::Studying, "ИС-31", Some(known(A::Active, Some(R::Studying), None)), false, RowAction::Update(moved.clone())),
+        (
+            R::Studying,
+            "ИС-31",
+            Some(known(A::Active, Some(R::Studying), None)),
+            false,
+            RowAction::Update(moved.clone()),
+        ),
         (R::Transferred, "ИС-31", Some(known(A::Active, None, None)), false, RowAction::Update(moved.clone())),
         (
             R::Graduated,
@@ -214,5 +220,8 @@ fn register_roles_replace_register_roles_only() {
     assert_eq!(u.study_group, Some(None));
     assert_eq!(u.department, Some(Some("Библиотека".into())));
     let no_email = RosterRow { email: None, ..row(RosterStatus::Studying) };
-    assert_eq!(decide_row(&no_email, "new", Some(&known(AccountStatus::Active, None, None)), false), RowAction::Unchanged);
+    assert_eq!(
+        decide_row(&no_email, "new", Some(&known(AccountStatus::Active, None, None)), false),
+        RowAction::Unchanged
+    );
 }

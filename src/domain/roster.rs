@@ -57,9 +57,7 @@ impl fmt::Display for RosterStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown status {0:?}; known: studying, academic_leave, graduated, expelled, transferred, employed, dismissed"
-)]
+#[error("unknown status {0:?}; known: studying, academic_leave, graduated, expelled, transferred, employed, dismissed")]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for RosterStatus {

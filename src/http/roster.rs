@@ -49,11 +49,15 @@ pub async fn import(
     };
     let Some(client) = client.filter(|c| state.app.lifecycle.import_clients.contains(c)) else {
         let mut resp = problem(StatusCode::UNAUTHORIZED, "a service token of an import client is required");
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"propusk\""));
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"propusk\""));
         return resp;
     };
     let Ok(Query(q)) = query else {
-        return problem(StatusCode::BAD_REQUEST, "query: format=csv|xlsx|json, and optionally dry_run, strict, full_snapshot");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "query: format=csv|xlsx|json, and optionally dry_run, strict, full_snapshot",
+        );
     };
     let Ok(format) = q.format.parse::<Format>() else {
         return problem(StatusCode::BAD_REQUEST, "format: csv, xlsx or json");

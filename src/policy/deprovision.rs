@@ -164,7 +164,8 @@ pub(super) fn parse(raw: Spanned<RawDeprovision>) -> Result<Deprovision, Vec<(us
 
 /// An https URL, or plain http to this host's loopback (a bridge running beside propusk).
 fn check_target(u: &str) -> Result<(), String> {
-    let loopback = ["http://127.0.0.1:", "http://127.0.0.1/", "http://[::1]:", "http://localhost:", "http://localhost/"];
+    let loopback =
+        ["http://127.0.0.1:", "http://127.0.0.1/", "http://[::1]:", "http://localhost:", "http://localhost/"];
     if loopback.iter().any(|p| u.starts_with(p)) && !u.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Ok(());
     }

@@ -27,8 +27,8 @@ use sha2::{Digest as _, Sha256};
 use crate::domain::{AccountStatus, Role, Timestamp};
 
 pub use catalogue::{Integration, Owner, Release, Resource, ResourceId};
-pub use deprovision::Deprovision;
 pub use cedar::PolicyInfo;
+pub use deprovision::Deprovision;
 pub use error::{PolicyError, Problem};
 pub use route::{PathPattern, clean_request_host};
 pub use subject::{Restriction, Subject};

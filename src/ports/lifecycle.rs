@@ -16,7 +16,11 @@ use crate::policy::Deprovision;
 #[derive(Debug, Clone)]
 pub enum LifecycleChange {
     /// Writes what the register says of one person (replacing the earlier record).
-    PutRosterRecord { record: RosterRecord, account: Option<AccountId>, at: Timestamp },
+    PutRosterRecord {
+        record: RosterRecord,
+        account: Option<AccountId>,
+        at: Timestamp,
+    },
     /// Sets the profile fields the register owns; `NotFound` if there is no such account.
     UpdateProfile {
         id: AccountId,
@@ -28,25 +32,61 @@ pub enum LifecycleChange {
         at: Timestamp,
     },
     /// Opens a case with its steps; `Conflict` if the account already has an open one.
-    OpenCase { case: CaseRecord, steps: Vec<PlannedStep> },
+    OpenCase {
+        case: CaseRecord,
+        steps: Vec<PlannedStep>,
+    },
     /// Leases a pending step to `owner` until `until`; `NotFound` if it is done or leased.
-    ClaimStep { case: String, step: String, owner: String, until: Timestamp, now: Timestamp },
+    ClaimStep {
+        case: String,
+        step: String,
+        owner: String,
+        until: Timestamp,
+        now: Timestamp,
+    },
     /// Marks a pending step done with its evidence; `NotFound` if it is no longer pending
     /// (another node did it first), which rolls back everything committed with it.
-    CompleteStep { case: String, step: String, at: Timestamp, by: String, evidence: String },
+    CompleteStep {
+        case: String,
+        step: String,
+        at: Timestamp,
+        by: String,
+        evidence: String,
+    },
     /// Records a failed attempt and when to try again; the lease is released.
-    FailStep { case: String, step: String, next_attempt_at: Timestamp, error: String, alerted: bool },
+    FailStep {
+        case: String,
+        step: String,
+        next_attempt_at: Timestamp,
+        error: String,
+        alerted: bool,
+    },
     /// Withdraws a case: its pending steps are cancelled and it is closed.
-    WithdrawCase { case: String, at: Timestamp, note: String },
+    WithdrawCase {
+        case: String,
+        at: Timestamp,
+        note: String,
+    },
     /// Closes a case whose steps are all done or cancelled; `NotFound` otherwise.
-    CloseCase { case: String, at: Timestamp },
+    CloseCase {
+        case: String,
+        at: Timestamp,
+    },
     /// Removes the personal data of an account (R-11, D-7): name, email, external id,
     /// group and department go; the login becomes `pseudonym` everywhere it is written
     /// (journal, audit log, sign-in log, cases); the original login is retired by hash.
-    EraseAccount { id: AccountId, login: Login, pseudonym: String, external_id_hash: Option<String>, at: Timestamp },
+    EraseAccount {
+        id: AccountId,
+        login: Login,
+        pseudonym: String,
+        external_id_hash: Option<String>,
+        at: Timestamp,
+    },
     InsertErasure(ErasureRecord),
     /// Forgets erasure records kept past their time (D-7: 3 years).
-    PurgeErasures { before: Timestamp },
+    PurgeErasures {
+        before: Timestamp,
+    },
 }
 
 /// A case as opened.
