@@ -36,6 +36,7 @@ impl HttpConnector {
             .post(url)
             .header("content-type", "application/json")
             .header("x-propusk-event", event.event)
+            .header("x-propusk-delivery", delivery(event))
             .header("x-propusk-signature", format!("sha256={signature}"))
             .body(body)
             .send()
@@ -80,7 +81,7 @@ impl HttpConnector {
         };
         let user = format!("{base}/Users/{}", utf8_percent(id));
         let resp = if event.event == "account.forget" {
-            self.client.delete(&user).bearer_auth(&token).send().await
+            self.client.delete(&user).bearer_auth(&token).header("x-propusk-delivery", delivery(event)).send().await
         } else {
             let patch = serde_json::json!({
                 "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -91,6 +92,7 @@ impl HttpConnector {
                 .bearer_auth(&token)
                 .header("content-type", SCIM_JSON)
                 .header("accept", SCIM_JSON)
+                .header("x-propusk-delivery", delivery(event))
                 .body(patch.to_string())
                 .send()
                 .await
@@ -104,6 +106,12 @@ impl HttpConnector {
             _ => Err(format!("SCIM {} answered {status}: {text}", scim_action(event))),
         }
     }
+}
+
+/// The same for every attempt of one step: a receiver that sees it twice (a retry after
+/// a lost answer) can tell.
+fn delivery(event: &DeprovisionEvent) -> String {
+    format!("{}/{}", event.case_id, event.event)
 }
 
 fn scim_action(event: &DeprovisionEvent) -> &'static str {

@@ -183,8 +183,8 @@ pub async fn app(store: Arc<dyn Store>, clock: Arc<TestClock>, policies: &std::p
         )
         .expect("hasher"),
     );
-    let keys_dir = tempfile::tempdir().expect("tempdir");
-    let master = propusk::keys::MasterKey::load_or_create(&keys_dir.path().join("master.key")).expect("master");
+    // Nodes of one deployment share the master key (here: beside the policies).
+    let master = propusk::keys::MasterKey::load_or_create(&policies.join("master.key")).expect("master");
     let key_policy = propusk::keys::KeyPolicy {
         rotate_after: Duration::from_secs(90 * 86_400),
         publish_ahead: Duration::ZERO,

@@ -45,6 +45,16 @@ impl Db {
         Db { store, _dir: None, pg_name: Some(name) }
     }
 
+    /// A second store on the same database, as another node would open it.
+    pub async fn reopen(&self) -> Arc<dyn Store> {
+        let url = match (&self.pg_name, &self._dir) {
+            (Some(name), _) => format!("{}/{name}", pg_base()),
+            (None, Some(dir)) => format!("sqlite:{}", dir.path().join("t.db").display()),
+            (None, None) => unreachable!("a store is SQLite or PostgreSQL"),
+        };
+        propusk::store::open(&url).await.expect("reopen")
+    }
+
     pub async fn finish(self) {
         let Db { store, pg_name, .. } = self;
         drop(store);
