@@ -220,3 +220,85 @@ async fn killed_imports_and_scheduler_runs_lose_nothing_and_do_nothing_twice() {
     assert_eq!(count("audit_log WHERE action = 'lifecycle.step' AND detail LIKE '% step=block %'").await, n);
     assert_eq!(count("accounts WHERE status = 'blocked'").await, n);
 }
+
+#[tokio::test]
+async fn a_1c_export_in_windows_1251_and_the_import_api() {
+    let mapping = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/roster-mapping.example.toml");
+    let server = Server::start(&[
+        ("PROPUSK_LIFECYCLE_SCHEDULER_INTERVAL_SECONDS", "0"),
+        ("PROPUSK_LIFECYCLE_IMPORT_CLIENTS", "hr-bridge"),
+        ("PROPUSK_LIFECYCLE_ROSTER_MAPPING_FILE", mapping.to_str().expect("path")),
+    ]);
+    let dir = server.dir.path();
+    // As 1С:Колледж writes it: `;`, Windows-1251, dates with a time, Russian statuses.
+    let csv = "Номер студенческого билета;ФИО;Группа;Email;Статус;Дата;Номер приказа;Дата приказа\r\n\
+               К-101;Кузнецова Елена Павловна;ИС-22;;обучается;01.09.2026 0:00:00;12-к;25.08.2026\r\n\
+               К-102;Щукин Юрий Ёлкин;ИС-22;;студент;01.09.2026;12-к;25.08.2026\r\n\
+               К-102;Дубль Дубль;ИС-22;;обучается;01.09.2026;12-к;25.08.2026\r\n\
+               К-103;Орлов Олег;ИС-22;;в бегах;01.09.2026;12-к;25.08.2026\r\n";
+    let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode(csv);
+    std::fs::write(dir.join("export.csv"), &bytes).expect("write");
+    let out = server.cli(&["roster", "import", "export.csv", "--strict", "--json"]);
+    assert_eq!(out.status.code(), Some(6), "bad rows are reported: {}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["applied"], false, "--strict: nothing applied");
+    let lines: Vec<i64> =
+        r["errors"].as_array().expect("errors").iter().map(|e| e["line"].as_i64().unwrap_or(0)).collect();
+    assert_eq!(lines, vec![4, 5], "the repeated id and the unknown status, by line");
+    let out = server.cli(&["roster", "import", "export.csv", "--slips", "slips.csv"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let out = server.cli(&["user", "show", "kuzneczova.ep", "--json"]);
+    assert!(out.status.success(), "ГОСТ 7.79-2000 B login: {}", stderr(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(shown["account"]["study_group"], "ИС-22");
+    // A truncated file is refused as a whole.
+    std::fs::write(dir.join("cut.csv"), &bytes[..bytes.len() - 30]).expect("write");
+    let out = server.cli(&["roster", "import", "cut.csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    // The API: only a service token of a configured client may import.
+    let c = server.client();
+    let api = server.url("/api/roster/import?format=json");
+    let body =
+        serde_json::to_vec(&[person("s9001", "Новикова Вера Игоревна", "studying", "2026-09-01")]).expect("json");
+    let r = c.post(&api).body(body.clone()).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let out = server.cli(&[
+        "client",
+        "add",
+        "hr-bridge",
+        "--name",
+        "HR",
+        "--redirect-uri",
+        "https://hr.college.example/cb",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let secret = serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let token: serde_json::Value = c
+        .post(server.url("/token"))
+        .basic_auth("hr-bridge", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let access = token["access_token"].as_str().expect("access token");
+    let r = c.post(&api).bearer_auth("forged").body(body.clone()).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = c.post(&api).bearer_auth(access).body(body.clone()).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!((v["applied"].as_bool(), v["slips"].as_array().map(Vec::len)), (Some(true), Some(1)));
+    assert_eq!(v["slips"][0]["login"], "novikova.vi");
+    let r = c.post(&api).bearer_auth(access).body(b"[{\"external_id\":".to_vec()).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = c.post(server.url("/api/roster/import?format=pdf")).bearer_auth(access).body(body).send().await;
+    assert_eq!(r.expect("post").status(), StatusCode::BAD_REQUEST);
+}

@@ -30,8 +30,8 @@ pub enum RosterCommand {
         /// Apply nothing if any row is bad.
         #[arg(long)]
         strict: bool,
-        /// The column mapping (default: lifecycle.roster_mapping_file, or propusk's own
-        /// field names).
+        /// The column mapping (default: lifecycle.roster_mapping_file for CSV and XLSX;
+        /// propusk's own field names for JSON).
         #[arg(long)]
         mapping: Option<PathBuf>,
         /// csv, xlsx or json (default: from the file's extension).
@@ -91,8 +91,7 @@ pub enum ReportCommand {
 
 pub async fn run_roster(config: &Config, cmd: RosterCommand) -> ExitCode {
     let RosterCommand::Import { file, dry_run, full_snapshot, strict, mapping, format, slips, json: as_json } = cmd;
-    let mapping_file = mapping.or_else(|| config.lifecycle.roster_mapping_file.clone());
-    let rows = match read_file(&file, format.as_deref(), mapping_file.as_deref()) {
+    let rows = match read_file(&file, format.as_deref(), mapping.as_deref(), config) {
         Ok(rows) => rows,
         Err(msg) => {
             eprintln!("propusk: {msg}");
@@ -143,13 +142,17 @@ fn read_file(
     file: &Path,
     format: Option<&str>,
     mapping: Option<&Path>,
+    config: &Config,
 ) -> Result<Vec<Result<crate::domain::roster::RosterRow, crate::domain::roster::RowError>>, String> {
     let format = match format {
         Some(f) => f.parse::<Format>().map_err(|_| format!("--format {f:?}: csv, xlsx or json"))?,
         None => Format::from_path(file)
             .ok_or_else(|| format!("{}: cannot tell the format from the name; use --format", file.display()))?,
     };
-    let mapping = match mapping {
+    // The configured mapping is for CSV and XLSX exports; JSON uses propusk's own names
+    // unless --mapping says otherwise.
+    let configured = config.lifecycle.roster_mapping_file.as_deref().filter(|_| !matches!(format, Format::Json));
+    let mapping = match mapping.or(configured) {
         Some(m) => Mapping::load(m).map_err(|e| format!("{}: {e}", m.display()))?,
         None => Mapping::default(),
     };

@@ -62,7 +62,9 @@ pub async fn import(
     let Ok(format) = q.format.parse::<Format>() else {
         return problem(StatusCode::BAD_REQUEST, "format: csv, xlsx or json");
     };
-    let mapping = match &state.app.lifecycle.roster_mapping_file {
+    // The configured mapping is for CSV and XLSX exports; JSON uses propusk's own names.
+    let mapping_file = state.app.lifecycle.roster_mapping_file.as_ref().filter(|_| !matches!(format, Format::Json));
+    let mapping = match mapping_file {
         Some(path) => match Mapping::load(path) {
             Ok(m) => m,
             Err(e) => {
