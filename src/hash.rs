@@ -35,10 +35,10 @@ impl Default for HashParams {
     }
 }
 
-/// argon2id for issued passwords (`PasswordHasher::hash_issued`): 512 KiB, one pass.
+/// argon2id for issued passwords (`PasswordHasher::hash_issued`): 64 KiB, one pass.
 /// The secret is random (about 79 bits) and works for 72 hours until it is changed; the
 /// person's own password is hashed with the configured parameters.
-pub const ISSUED_PARAMS: HashParams = HashParams { memory_kib: 512, iterations: 1, parallelism: 1 };
+pub const ISSUED_PARAMS: HashParams = HashParams { memory_kib: 64, iterations: 1, parallelism: 1 };
 
 impl HashParams {
     pub fn argon2(&self) -> Result<Argon2<'static>, HashError> {
@@ -322,6 +322,20 @@ mod tests {
         assert!(!pool.verify(h, Password::new("сирень-за-окном-42")).await.expect("verify"));
         assert!(!pool.verify("not a hash".into(), Password::new("x")).await.expect("verify"));
         pool.verify_dummy(Password::new("x")).await.expect("dummy");
+    }
+
+    #[tokio::test]
+    async fn issued_passwords_are_hashed_in_bulk_and_verify_like_any_other() {
+        let pool = Argon2Pool::new(HashParams::default(), 2, 8).expect("pool");
+        let passwords: Vec<Password> = (0..9).map(|i| Password::new(&format!("issued-{i}-abcd"))).collect();
+        let hashes = pool.hash_issued(passwords.clone()).await.expect("hash");
+        assert_eq!(hashes.len(), 9, "one hash per password, in order");
+        for (p, h) in passwords.iter().zip(&hashes) {
+            assert!(h.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{h}");
+            assert!(pool.verify(h.clone(), p.clone()).await.expect("verify"));
+        }
+        assert!(!pool.verify(hashes[0].clone(), passwords[1].clone()).await.expect("verify"));
+        assert!(pool.hash_issued(Vec::new()).await.expect("none").is_empty());
     }
 
     #[test]

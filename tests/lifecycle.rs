@@ -281,7 +281,38 @@ async fn a_failing_service_is_retried_raises_an_alert_and_is_reported(store: Arc
     assert_eq!(app.user_details(&login).await.expect("details").account.status, AccountStatus::Active);
 }
 
+async fn impossible_dates_are_row_errors_and_strict_applies_nothing(store: Arc<dyn Store>) {
+    let services = Services::start().await;
+    let policies = kit::policies(&services, false);
+    let clock = Arc::new(TestClock(AtomicI64::new(0)));
+    clock.set("2027-03-01T10:00:00+03:00");
+    let app = kit::app(store.clone(), clock.clone(), policies.path(), "node-a").await;
+    let mut future_order = row(5, "s5", "Орлова Ия Юрьевна", Role::Student, "ИС-1", RosterStatus::Studying, "2027-02-01");
+    future_order.order = Some(Order { number: "1-к".into(), date: date("2027-03-02") });
+    let file = || {
+        vec![
+            Ok(row(2, "s2", "Белова Ева Ильинична", Role::Student, "ИС-1", RosterStatus::Studying, "2026-09-01")),
+            Ok(row(3, "s3", "Ершов Ян Олегович", Role::Student, "ИС-1", RosterStatus::Studying, "2028-09-01")),
+            Ok(row(4, "s4", "Юдин Лев Ильич", Role::Student, "ИС-1", RosterStatus::Studying, "2012-09-01")),
+            Ok(future_order.clone()),
+            Err(RowError { line: 6, field: Some("status"), problem: "unknown status".into() }),
+        ]
+    };
+    let strict = ImportOptions { strict: true, ..opts() };
+    let r = app.import_roster(&admin(), file(), &strict).await.expect("strict");
+    let bad: Vec<(usize, Option<&str>)> = r.errors.iter().map(|e| (e.line, e.field)).collect();
+    assert_eq!(bad, vec![(3, Some("effective")), (4, Some("effective")), (5, Some("order_date")), (6, Some("status"))]);
+    assert!(!r.applied && r.issued.is_empty());
+    let all = propusk::ports::AccountFilter { limit: 100, ..Default::default() };
+    assert!(app.list_users(&all).await.expect("users").is_empty(), "strict: nothing applied");
+    let r = app.import_roster(&admin(), file(), &opts()).await.expect("lenient");
+    assert!(r.applied);
+    assert_eq!((r.issued.len(), r.errors.len()), (1, 4), "the good row is applied, the bad ones reported");
+    assert_eq!(app.list_users(&all).await.expect("users").len(), 1);
+}
+
 conformance!(
+    impossible_dates_are_row_errors_and_strict_applies_nothing,
     graduation_ends_access_at_the_deadline_and_erases_within_three_days,
     a_failing_service_is_retried_raises_an_alert_and_is_reported,
 );
