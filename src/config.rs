@@ -44,6 +44,7 @@ pub struct RawConfig {
     pub protection: RawProtection,
     pub policies: RawPolicies,
     pub mail: RawMail,
+    pub directory: RawDirectory,
     pub log: RawLog,
     /// OpenID Connect clients declared in the file (`[[client]]`), kept in step at start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -294,6 +295,7 @@ pub struct Config {
     pub policies_dir: PathBuf,
     /// `None`: no mail server configured.
     pub mail: Option<MailConfig>,
+    pub directory: DirectoryConfig,
 }
 
 /// A value that may carry a password (a database URL): `Debug` hides the user-info part.
@@ -495,6 +497,7 @@ impl RawConfig {
             block: minutes(pr.spray_block_minutes.max(1)),
         };
         let mail = mail_config(&self.mail)?;
+        let directory = directory_config(&self.directory)?;
         let clients =
             self.client.iter().enumerate().map(|(i, c)| declared_client(i, c)).collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
@@ -541,6 +544,7 @@ impl RawConfig {
             log_level: self.log.level,
             policies_dir: PathBuf::from(self.policies.dir.trim()),
             mail,
+            directory,
         })
     }
 }
@@ -574,3 +578,7 @@ pub use clients::{DeclaredClient, RawClient};
 mod mail;
 use mail::mail_config;
 pub use mail::{MailConfig, MailSecurity, RawMail, Redacted};
+#[path = "config_directory.rs"]
+mod directory;
+use directory::directory_config;
+pub use directory::{DirectoryConfig, RawDirectory};

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::AppState;
+use crate::app::AppError;
 use super::error::HttpError;
 use super::extract::{LANG_COOKIE, MaybeSigned, local_path};
 use super::i18n::Lang;
@@ -45,6 +46,10 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.app.ready().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(AppError::DirectoryUnavailable(why)) => {
+            tracing::warn!(%why, "not ready: directory");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("directory unavailable: {why}\n")).into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()

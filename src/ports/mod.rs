@@ -18,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use access::{AccessChange, AccessStore, AuditRecord};
+pub use directory::{DirectoryChange, DirectoryStore};
 pub use oidc::{LogoutSender, OidcChange, OidcStore, TokenSigner};
 pub use protection::{ProtectionChange, ProtectionStore, SecurityEvent};
 
@@ -140,11 +141,12 @@ pub enum Change {
     Oidc(OidcChange),
     Protection(ProtectionChange),
     Access(AccessChange),
+    Directory(DirectoryChange),
 }
 
 /// The storage port.
 #[async_trait]
-pub trait Store: OidcStore + ProtectionStore + AccessStore + Send + Sync + 'static {
+pub trait Store: OidcStore + ProtectionStore + AccessStore + DirectoryStore + Send + Sync + 'static {
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -13,6 +13,8 @@ mod sql_oidc;
 mod sql_protection;
 #[macro_use]
 mod sql_access;
+#[macro_use]
+mod sql_directory;
 mod postgres;
 mod sqlite;
 

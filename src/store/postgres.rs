@@ -41,3 +41,4 @@ sql_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_oidc_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_protection_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_access_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
+sql_directory_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
