@@ -78,7 +78,7 @@ async fn sign_in_binds_syncs_the_entry_and_maps_groups_to_roles() {
 async fn an_expired_directory_password_is_told_only_with_the_right_password() {
     let s = Slapd::start();
     let server = server(&s, &[]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let (uid, pw) = slapd::EXPIRED;
     let r = sign_in(&server, &server.client(), uid, "wrong").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);

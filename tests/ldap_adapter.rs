@@ -117,7 +117,7 @@ async fn an_expired_password_is_told_apart_from_a_wrong_one() {
     let s = Slapd::start();
     let d = adapter(&s);
     // The `short` policy's maximum age is one second.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let o = d.authenticate(&login(slapd::EXPIRED.0), &Password::new(slapd::EXPIRED.1)).await.expect("bind");
     assert!(matches!(o, BindOutcome::PasswordExpired(_)), "{o:?}");
     let o = d.authenticate(&login(slapd::EXPIRED.0), &Password::new("wrong")).await.expect("bind");

@@ -146,6 +146,9 @@ impl LdapDirectory {
                 .and_then(|c| c.1.val.as_deref())
                 .and_then(profile::ppolicy_error);
             return Ok(match self.s.profile.refusal(res.rc, &res.text, pp) {
+                // A directory need not say that an entry is locked (slapd does not): the
+                // lock read with the entry explains the refusal then.
+                Refusal::WrongPassword if entry.disabled => BindOutcome::Disabled(entry),
                 Refusal::WrongPassword => BindOutcome::WrongPassword(entry),
                 Refusal::PasswordExpired => BindOutcome::PasswordExpired(entry),
                 Refusal::Disabled => BindOutcome::Disabled(entry),
