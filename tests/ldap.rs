@@ -64,7 +64,9 @@ async fn sign_in_binds_syncs_the_entry_and_maps_groups_to_roles() {
         let login = login.to_owned();
         async move {
             assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-            r.text().await.expect("body").replace(&login, "LOGIN")
+            let body = r.text().await.expect("body");
+            let csrf = common::input_value(&body, "csrf").expect("csrf");
+            body.replace(&csrf, "CSRF").replace(&format!("value=\"{login}\""), "value=\"LOGIN\"")
         }
     };
     let wrong = page(sign_in(&server, &server.client(), uid, "wrong-password").await, uid).await;
