@@ -124,7 +124,9 @@ pub(super) fn directory_config(d: &RawDirectory) -> Result<DirectoryConfig, Conf
         if u.starts_with("ldap://") && !d.starttls && !d.allow_plaintext {
             return Err(err(
                 "directory.urls",
-                format!("{u:?} would send passwords in clear: use ldaps://, set directory.starttls, or (same host only) directory.allow_plaintext"),
+                format!(
+                    "{u:?} would send passwords in clear: use ldaps://, set directory.starttls, or (same host only) directory.allow_plaintext"
+                ),
             ));
         }
     }
@@ -133,20 +135,32 @@ pub(super) fn directory_config(d: &RawDirectory) -> Result<DirectoryConfig, Conf
         return Err(err("directory.ca_file", "required for ldaps:// and StartTLS: the PEM file of the directory's CA"));
     }
     let required = |key: &str, v: &str| {
-        if v.trim().is_empty() { Err(err(key, "required when directory.kind = \"ldap\"")) } else { Ok(v.trim().to_owned()) }
+        if v.trim().is_empty() {
+            Err(err(key, "required when directory.kind = \"ldap\""))
+        } else {
+            Ok(v.trim().to_owned())
+        }
     };
     let bind_dn = required("directory.bind_dn", &d.bind_dn)?;
     let base = required("directory.base", &d.base)?;
     let password = match (d.bind_password.0.is_empty(), d.bind_password_file.trim()) {
         (false, "") => d.bind_password.0.clone(),
-        (true, "") => return Err(err("directory.bind_password_file", "the service account's password is required (or PROPUSK_DIRECTORY_BIND_PASSWORD)")),
-        (false, _) => return Err(err("directory.bind_password", "set either bind_password or bind_password_file, not both")),
+        (true, "") => {
+            return Err(err(
+                "directory.bind_password_file",
+                "the service account's password is required (or PROPUSK_DIRECTORY_BIND_PASSWORD)",
+            ));
+        }
+        (false, _) => {
+            return Err(err("directory.bind_password", "set either bind_password or bind_password_file, not both"));
+        }
         (true, file) => std::fs::read_to_string(file)
             .map_err(|e| err("directory.bind_password_file", format!("cannot read {file}: {e}")))?
             .trim_end_matches(['\n', '\r'])
             .to_owned(),
     };
-    let filter = if d.filter.trim().is_empty() { profile.default_filter().to_owned() } else { d.filter.trim().to_owned() };
+    let filter =
+        if d.filter.trim().is_empty() { profile.default_filter().to_owned() } else { d.filter.trim().to_owned() };
     if !(filter.starts_with('(') && filter.ends_with(')')) {
         return Err(err("directory.filter", "must be an LDAP filter in parentheses, such as (objectClass=person)"));
     }

@@ -119,8 +119,12 @@ async fn lockout_unlock_and_password_change_are_written_to_the_directory() {
     assert!(out.status.success(), "{}", stderr(&out));
     eventually("the unlock is in the directory", || s.whoami(&dn, new)).await;
     assert_eq!(location(&sign_in(&server, &server.client(), uid, new).await), "/account");
-    let writes: Vec<String> =
-        s.search(&dn, "(objectClass=*)").lines().filter(|l| l.starts_with("pwdAccountLockedTime")).map(str::to_owned).collect();
+    let writes: Vec<String> = s
+        .search(&dn, "(objectClass=*)")
+        .lines()
+        .filter(|l| l.starts_with("pwdAccountLockedTime"))
+        .map(str::to_owned)
+        .collect();
     assert!(writes.is_empty(), "{writes:?}");
 }
 
@@ -155,7 +159,8 @@ async fn the_directory_stopping_fails_sign_in_closed_and_writes_wait_for_its_ret
     let out = server.cli(&["user", "suspend", uid, "--reason", "приказ № 7-к"]);
     assert!(out.status.success(), "{}", stderr(&out));
     s.resume();
-    let ready = || async { c.get(server.url("/readyz")).send().await.map(|r| r.status() == StatusCode::OK).unwrap_or(false) };
+    let ready =
+        || async { c.get(server.url("/readyz")).send().await.map(|r| r.status() == StatusCode::OK).unwrap_or(false) };
     let deadline = Instant::now() + Duration::from_secs(20);
     while !ready().await {
         assert!(Instant::now() < deadline, "not ready after the directory returned");

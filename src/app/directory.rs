@@ -124,7 +124,8 @@ impl App {
                 created_at: now,
                 updated_at: now,
             };
-            let audit = self.audit("directory", "account.create", Some(login.as_str()), None, format!("dn={}", entry.dn));
+            let audit =
+                self.audit("directory", "account.create", Some(login.as_str()), None, format!("dn={}", entry.dn));
             let insert = Change::InsertAccount { account: account.clone(), password_hash: DIRECTORY_PASSWORD.into() };
             match self.store.commit(vec![insert, Change::InsertAudit(audit)]).await {
                 Ok(()) => return Ok((account, Some(true))),

@@ -7,8 +7,8 @@ pub mod ldap;
 pub use embedded::Embedded;
 pub use ldap::{LdapDirectory, LdapSettings};
 
-use std::sync::Arc;
 use crate::ports::directory::{Directory, DirectoryError};
+use std::sync::Arc;
 
 /// The directory the configuration names: the embedded store, or the LDAP adapter.
 pub fn open(ldap: Option<LdapSettings>) -> Result<Arc<dyn Directory>, DirectoryError> {

@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use crate::app::AppError;
 use super::error::HttpError;
 use super::extract::{LANG_COOKIE, MaybeSigned, local_path};
 use super::i18n::Lang;
+use crate::app::AppError;
 
 pub async fn home(MaybeSigned(s): MaybeSigned) -> Redirect {
     Redirect::to(if s.is_some() { "/account" } else { "/sign-in" })

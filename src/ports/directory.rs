@@ -98,8 +98,7 @@ pub trait ExternalDirectory: Directory {
 
     /// Sets the password of `login` (RFC 3062 Password Modify, or `unicodePwd` for AD).
     /// With `old`, as the person (bound with the old password); without, as the service.
-    async fn set_password(&self, login: &Login, old: Option<&Password>, new: &Password)
-    -> Result<(), DirectoryError>;
+    async fn set_password(&self, login: &Login, old: Option<&Password>, new: &Password) -> Result<(), DirectoryError>;
 
     /// Whether the directory answers now (for `/readyz`); the error says why not.
     async fn ping(&self) -> Result<(), DirectoryError>;
@@ -125,14 +124,34 @@ pub struct DirectoryWrite {
 #[derive(Debug, Clone)]
 pub enum DirectoryChange {
     /// Writes the directory's view of an account that exists: profile and roles.
-    UpdateProfile { account: Account },
+    UpdateProfile {
+        account: Account,
+    },
     /// Queues a write-back (`disable` or `enable`) of `login`, due at once.
-    QueueWrite { login: Login, action: &'static str, at: Timestamp },
+    QueueWrite {
+        login: Login,
+        action: &'static str,
+        at: Timestamp,
+    },
     /// Leases a due write to this node until `until`; `NotFound` if another has it.
-    ClaimWrite { id: i64, now: Timestamp, until: Timestamp },
-    WriteDone { id: i64, attempts: u32, at: Timestamp },
+    ClaimWrite {
+        id: i64,
+        now: Timestamp,
+        until: Timestamp,
+    },
+    WriteDone {
+        id: i64,
+        attempts: u32,
+        at: Timestamp,
+    },
     /// A failed attempt: tried again at `next_attempt_at`, or given up when `None`.
-    WriteFailed { id: i64, attempts: u32, next_attempt_at: Option<Timestamp>, error: String, at: Timestamp },
+    WriteFailed {
+        id: i64,
+        attempts: u32,
+        next_attempt_at: Option<Timestamp>,
+        error: String,
+        at: Timestamp,
+    },
 }
 
 /// What the store keeps for the directory.

@@ -133,13 +133,12 @@ macro_rules! sql_directory_store {
                 &self,
                 limit: u32,
             ) -> Result<Vec<$crate::ports::directory::DirectoryWrite>, $crate::ports::StoreError> {
-                let rows = sqlx::query(&format!(
-                    "SELECT {DIRECTORY_COLUMNS} FROM directory_outbox ORDER BY id DESC LIMIT $1"
-                ))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::map_err)?;
+                let rows =
+                    sqlx::query(&format!("SELECT {DIRECTORY_COLUMNS} FROM directory_outbox ORDER BY id DESC LIMIT $1"))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err($crate::store::map_err)?;
                 rows.iter().map(directory_write_from_row).collect::<Result<_, _>>().map_err($crate::store::map_err)
             }
         }

@@ -151,7 +151,23 @@ impl Slapd {
     pub fn search(&self, base: &str, filter: &str) -> String {
         let out = self.tool(
             "ldapsearch",
-            &["-x", "-LLL", "-o", "ldif-wrap=no", "-H", &self.url(), "-D", ADMIN_DN, "-w", ADMIN_PW, "-b", base, filter, "*", "+"],
+            &[
+                "-x",
+                "-LLL",
+                "-o",
+                "ldif-wrap=no",
+                "-H",
+                &self.url(),
+                "-D",
+                ADMIN_DN,
+                "-w",
+                ADMIN_PW,
+                "-b",
+                base,
+                filter,
+                "*",
+                "+",
+            ],
             None,
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -239,7 +255,9 @@ access to * by dn.exact=\"{SERVICE_DN}\" manage by * read
 /// (the default honours locks written to `pwdAccountLockedTime`; `short` expires at once).
 pub fn seed() -> String {
     let person = |uid: &str, extra: &str, pw: &str| {
-        format!("dn: uid={uid},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\n{extra}userPassword: {pw}\n\n")
+        format!(
+            "dn: uid={uid},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\n{extra}userPassword: {pw}\n\n"
+        )
     };
     let uid64 = |uid: &str| {
         use base64::Engine as _;

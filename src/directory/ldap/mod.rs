@@ -261,12 +261,7 @@ impl ExternalDirectory for LdapDirectory {
         self.search_entries(&filter).await
     }
 
-    async fn set_password(
-        &self,
-        login: &Login,
-        old: Option<&Password>,
-        new: &Password,
-    ) -> Result<(), DirectoryError> {
+    async fn set_password(&self, login: &Login, old: Option<&Password>, new: &Password) -> Result<(), DirectoryError> {
         let entry = self.one_entry(login.as_str()).await?;
         self.modify_password(&entry, old, new).await
     }

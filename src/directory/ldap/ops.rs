@@ -110,7 +110,11 @@ impl LdapDirectory {
     }
 
     /// Binds as `entry` with `password` on a pooled connection.
-    pub(super) async fn bind_as(&self, entry: DirectoryEntry, password: &Password) -> Result<BindOutcome, DirectoryError> {
+    pub(super) async fn bind_as(
+        &self,
+        entry: DirectoryEntry,
+        password: &Password,
+    ) -> Result<BindOutcome, DirectoryError> {
         // RFC 4513 §5.1.2: a simple bind with an empty password is an unauthenticated
         // bind, which succeeds without checking anything.
         if password.expose().is_empty() {
@@ -207,15 +211,26 @@ impl LdapDirectory {
     pub(super) async fn strip_personal(&self, entry: &DirectoryEntry) -> Result<(), DirectoryError> {
         let a = &self.s.attributes;
         let mut delete: Vec<&str> = vec![
-            "mail", "displayName", "givenName", "telephoneNumber", "mobile", "homePhone", "postalAddress",
-            "jpegPhoto", "initials", "title",
+            "mail",
+            "displayName",
+            "givenName",
+            "telephoneNumber",
+            "mobile",
+            "homePhone",
+            "postalAddress",
+            "jpegPhoto",
+            "initials",
+            "title",
         ];
         delete.extend([a.email.as_str(), a.study_group.as_str(), a.department.as_str(), a.external_id.as_str()]);
         if a.name != "cn" {
             delete.push(a.name.as_str());
         }
-        let mut mods: Vec<Mod<Vec<u8>>> =
-            delete.into_iter().filter(|n| !n.is_empty()).map(|n| Mod::Replace(n.as_bytes().to_vec(), HashSet::new())).collect();
+        let mut mods: Vec<Mod<Vec<u8>>> = delete
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .map(|n| Mod::Replace(n.as_bytes().to_vec(), HashSet::new()))
+            .collect();
         if self.s.profile != Profile::ActiveDirectory {
             for must in ["cn", "sn"] {
                 mods.push(Mod::Replace(must.as_bytes().to_vec(), HashSet::from([entry.login.as_bytes().to_vec()])));

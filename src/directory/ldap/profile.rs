@@ -89,7 +89,9 @@ impl Profile {
         let value = first(attrs, self.lock_attribute());
         match self {
             Self::OpenLdap => value.is_some(),
-            Self::ActiveDirectory => value.and_then(|v| v.parse::<u32>().ok()).is_some_and(|f| f & UAC_ACCOUNTDISABLE != 0),
+            Self::ActiveDirectory => {
+                value.and_then(|v| v.parse::<u32>().ok()).is_some_and(|f| f & UAC_ACCOUNTDISABLE != 0)
+            }
             Self::FreeIpa => value.is_some_and(|v| v.eq_ignore_ascii_case("true")),
         }
     }
@@ -204,7 +206,10 @@ impl GroupMap {
         let groups: Vec<(String, Option<String>)> =
             groups.into_iter().map(|g| (normalise_dn(g), first_rdn_value(g).map(|v| v.to_lowercase()))).collect();
         Roles::new(self.0.iter().filter_map(|(role, want)| {
-            groups.iter().any(|(dn, cn)| dn == want || (!want.contains('=') && cn.as_deref() == Some(want))).then_some(*role)
+            groups
+                .iter()
+                .any(|(dn, cn)| dn == want || (!want.contains('=') && cn.as_deref() == Some(want)))
+                .then_some(*role)
         }))
     }
 }

@@ -59,7 +59,9 @@ fn active_directory_lock_keeps_the_other_flags() {
 #[test]
 fn active_directory_bind_errors_are_read_from_the_data_code() {
     let p = Profile::ActiveDirectory;
-    let diag = |code: &str| format!("80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data {code}, v4563");
+    let diag = |code: &str| {
+        format!("80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data {code}, v4563")
+    };
     assert_eq!(p.refusal(49, &diag("52e"), None), Refusal::WrongPassword);
     assert_eq!(p.refusal(49, &diag("525"), None), Refusal::WrongPassword);
     assert_eq!(p.refusal(49, &diag("532"), None), Refusal::PasswordExpired);
