@@ -216,3 +216,69 @@ pub(super) fn directory_config(d: &RawDirectory) -> Result<DirectoryConfig, Conf
         (d.sync_interval_minutes > 0).then(|| Duration::from_secs(u64::from(d.sync_interval_minutes) * 60));
     Ok(DirectoryConfig { ldap: Some(ldap), sync_interval })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::RawConfig;
+
+    fn load(env: &[(&str, &str)]) -> Result<super::DirectoryConfig, super::ConfigError> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        RawConfig::parse("", env).and_then(|r| r.validate()).map(|c| c.directory)
+    }
+
+    const LDAP: [(&str, &str); 6] = [
+        ("PROPUSK_DIRECTORY_KIND", "ldap"),
+        ("PROPUSK_DIRECTORY_URLS", "ldaps://dc1.college.example, ldaps://dc2.college.example"),
+        ("PROPUSK_DIRECTORY_CA_FILE", "/etc/propusk/ca.pem"),
+        ("PROPUSK_DIRECTORY_BIND_DN", "cn=propusk,dc=college,dc=example"),
+        ("PROPUSK_DIRECTORY_BIND_PASSWORD", "secret"),
+        ("PROPUSK_DIRECTORY_BASE", "dc=college,dc=example"),
+    ];
+
+    #[test]
+    fn embedded_by_default_and_ldap_from_the_environment() {
+        assert!(load(&[]).expect("default").ldap.is_none());
+        let mut env = LDAP.to_vec();
+        env.push(("PROPUSK_DIRECTORY_GROUPS_STUDENT", "students; cn=ИС-21,ou=groups,dc=college,dc=example"));
+        env.push(("PROPUSK_DIRECTORY_PROFILE", "active_directory"));
+        let d = load(&env).expect("ldap");
+        let l = d.ldap.expect("settings");
+        assert_eq!(l.urls.len(), 2);
+        assert_eq!(l.attributes.login, "sAMAccountName");
+        assert_eq!(l.filter, "(&(objectCategory=person)(objectClass=user))");
+        assert_eq!(l.groups.roles_of(&["CN=ИС-21,OU=Groups,DC=college,DC=example".to_owned()]).to_csv(), "student");
+        assert!(!format!("{l:?}").contains("secret"), "the password is redacted");
+        assert_eq!(d.sync_interval, Some(std::time::Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn each_mistake_names_its_key() {
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![("PROPUSK_DIRECTORY_KIND", "ad")], "directory.kind"),
+            (vec![("PROPUSK_DIRECTORY_PROFILE", "novell")], "directory.profile"),
+            (vec![("PROPUSK_DIRECTORY_URLS", "")], "directory.urls"),
+            (vec![("PROPUSK_DIRECTORY_URLS", "ldap://dc1")], "directory.urls"),
+            (vec![("PROPUSK_DIRECTORY_CA_FILE", "")], "directory.ca_file"),
+            (vec![("PROPUSK_DIRECTORY_BIND_DN", " ")], "directory.bind_dn"),
+            (vec![("PROPUSK_DIRECTORY_BIND_PASSWORD_FILE", "/x")], "directory.bind_password"),
+            (vec![("PROPUSK_DIRECTORY_FILTER", "objectClass=person")], "directory.filter"),
+            (vec![("PROPUSK_DIRECTORY_ERASE", "archive")], "directory.archive_ou"),
+            (vec![("PROPUSK_DIRECTORY_ERASE", "shred")], "directory.erase"),
+            (vec![("PROPUSK_DIRECTORY_POOL_SIZE", "0")], "directory.pool_size"),
+            (vec![("PROPUSK_DIRECTORY_OPERATION_TIMEOUT_SECONDS", "0")], "directory.operation_timeout_seconds"),
+        ];
+        for (over, key) in cases {
+            let mut env = LDAP.to_vec();
+            env.extend(over.iter().copied());
+            let e = load(&env).expect_err(key);
+            assert_eq!(e.key, key, "{over:?}: {e}");
+        }
+        let mut plain = LDAP.to_vec();
+        plain.extend([
+            ("PROPUSK_DIRECTORY_URLS", "ldap://127.0.0.1:389"),
+            ("PROPUSK_DIRECTORY_ALLOW_PLAINTEXT", "true"),
+        ]);
+        plain.push(("PROPUSK_DIRECTORY_CA_FILE", ""));
+        assert!(load(&plain).expect("plain on loopback").ldap.expect("ldap").ca_file.is_none());
+    }
+}

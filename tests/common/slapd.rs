@@ -242,6 +242,9 @@ rootdn \"{ADMIN_DN}\"
 rootpw {ADMIN_PW}
 directory {dir}/data
 maxsize 104857600
+index objectClass eq
+index uid eq
+index member eq
 overlay memberof
 overlay ppolicy
 ppolicy_default \"cn=default,ou=policies,{BASE}\"
