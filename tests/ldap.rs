@@ -172,3 +172,18 @@ async fn the_directory_stopping_fails_sign_in_closed_and_writes_wait_for_its_ret
     eventually("the activation is in the directory", || s.whoami(&dn, pw)).await;
     assert_eq!(location(&sign_in(&server, &server.client(), uid, pw).await), "/account");
 }
+
+#[tokio::test]
+async fn an_administrative_reset_sets_the_issued_password_in_the_directory() {
+    let s = Slapd::start();
+    let server = server(&s, &[]);
+    let (uid, pw) = slapd::PETROVA;
+    assert_eq!(location(&sign_in(&server, &server.client(), uid, pw).await), "/account");
+    let out = server.cli(&["user", "reset-password", uid, "--channel", "in_person", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let issued = v["password"].as_str().expect("password");
+    assert!(s.whoami(&slapd::dn(uid), issued) && !s.whoami(&slapd::dn(uid), pw));
+    // D-2: an issued password must be changed at first sign-in, here as anywhere.
+    assert_eq!(location(&sign_in(&server, &server.client(), uid, issued).await), "/account/password");
+}
