@@ -43,7 +43,8 @@ fn main() -> anyhow::Result<()> {
     let mut rows = String::new();
     for (name, url) in &stores {
         let new = run(dir.path(), url, &["roster", "import", "register.csv", "--slips", &slips(dir.path(), name, 1)])?;
-        let changed = run(dir.path(), url, &["roster", "import", "changed.csv", "--slips", &slips(dir.path(), name, 2)])?;
+        let changed =
+            run(dir.path(), url, &["roster", "import", "changed.csv", "--slips", &slips(dir.path(), name, 2)])?;
         let grads = run(dir.path(), url, &["roster", "import", "graduation.csv"])?;
         let sched = run(dir.path(), url, &["lifecycle", "run"])?;
         let ok = |r: &Run, target: f64| if r.took.as_secs_f64() < target && r.peak_mb < 200.0 { "yes" } else { "no" };

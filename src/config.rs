@@ -45,6 +45,7 @@ pub struct RawConfig {
     pub policies: RawPolicies,
     pub mail: RawMail,
     pub lifecycle: RawLifecycle,
+    pub directory: RawDirectory,
     pub log: RawLog,
     /// OpenID Connect clients declared in the file (`[[client]]`), kept in step at start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -296,6 +297,7 @@ pub struct Config {
     /// `None`: no mail server configured.
     pub mail: Option<MailConfig>,
     pub lifecycle: LifecycleConfig,
+    pub directory: DirectoryConfig,
 }
 
 /// A value that may carry a password (a database URL): `Debug` hides the user-info part.
@@ -498,6 +500,7 @@ impl RawConfig {
         };
         let mail = mail_config(&self.mail)?;
         let lifecycle = lifecycle_config(&self.lifecycle)?;
+        let directory = directory_config(&self.directory)?;
         let clients =
             self.client.iter().enumerate().map(|(i, c)| declared_client(i, c)).collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
@@ -545,6 +548,7 @@ impl RawConfig {
             policies_dir: PathBuf::from(self.policies.dir.trim()),
             mail,
             lifecycle,
+            directory,
         })
     }
 }
@@ -582,3 +586,7 @@ pub use mail::{MailConfig, MailSecurity, RawMail, Redacted};
 mod lifecycle;
 use lifecycle::lifecycle_config;
 pub use lifecycle::{LifecycleConfig, RawLifecycle};
+#[path = "config_directory.rs"]
+mod directory;
+use directory::directory_config;
+pub use directory::{DirectoryConfig, RawDirectory};

@@ -47,7 +47,7 @@ pub async fn build_app(config: &Config, issuer: String) -> anyhow::Result<(App, 
         hasher: Arc::new(hasher),
         clock,
         signer: keys.clone(),
-        directory: Arc::new(crate::directory::Embedded),
+        directory: crate::directory::open(config.directory.ldap.clone()).context("directory")?,
         connector: Arc::new(crate::connectors::HttpConnector::new().context("cannot build the HTTP client")?),
         lifecycle: config.lifecycle.settings.clone(),
         issuer,
@@ -102,6 +102,7 @@ pub async fn serve(
     let limits = Arc::new(crate::http::limit::Limits::new(&config.rate_limits));
     let background = spawn_background(app.clone(), keys, limits.clone())?;
     let mailer = spawn_mail(app.clone(), config.mail.clone())?;
+    let directory_worker = tokio::spawn(app.clone().directory_worker(config.directory.sync_interval));
     let reloader = tokio::spawn(watch_policies(app.clone(), config.policies_dir.clone()));
     let scheduler = config.lifecycle.scheduler_interval.map(|every| tokio::spawn(run_scheduler(app.clone(), every)));
     let state = AppState { app, trusted_proxies: Arc::new(config.trusted_proxies.clone()), limits };
@@ -145,6 +146,7 @@ pub async fn serve(
     }
     background.abort();
     mailer.abort();
+    directory_worker.abort();
     reloader.abort();
     if let Some(s) = scheduler {
         s.abort();

@@ -287,7 +287,8 @@ async fn impossible_dates_are_row_errors_and_strict_applies_nothing(store: Arc<d
     let clock = Arc::new(TestClock(AtomicI64::new(0)));
     clock.set("2027-03-01T10:00:00+03:00");
     let app = kit::app(store.clone(), clock.clone(), policies.path(), "node-a").await;
-    let mut future_order = row(5, "s5", "Орлова Ия Юрьевна", Role::Student, "ИС-1", RosterStatus::Studying, "2027-02-01");
+    let mut future_order =
+        row(5, "s5", "Орлова Ия Юрьевна", Role::Student, "ИС-1", RosterStatus::Studying, "2027-02-01");
     future_order.order = Some(Order { number: "1-к".into(), date: date("2027-03-02") });
     let file = || {
         vec![

@@ -183,6 +183,10 @@ impl App {
         let mut account = account.clone();
         let now = self.clock.now();
         let password = generate_issued(&mut rand::rngs::OsRng);
+        // Accounts in an external directory get the password there (RFC 3062) first.
+        if let Some(dir) = self.directory.external() {
+            dir.set_password(&account.login, None, &password).await?;
+        }
         let hash = self.hasher.hash(password.clone()).await?;
         let expires_at = now.saturating_add(self.settings.issued_password_ttl.0);
         account.password_must_change = true;
@@ -248,6 +252,7 @@ impl App {
             format!("from={} reason={}", account.status, reason.trim()),
         );
         let mut changes = vec![Change::UpdateStatus { id: account.id.clone(), status, at: now }];
+        changes.extend(self.directory_write(&account.login, status, now));
         if status != AccountStatus::Active {
             changes.extend(self.end_sessions_changes(&account.id, None, EndReason::AccountDisabled, now).await?);
             // Offline refresh tokens too: a disabled account keeps nothing.

@@ -7,6 +7,7 @@
 mod access;
 mod account;
 mod admin;
+mod directory;
 mod lifecycle;
 mod notify;
 pub mod oidc;
@@ -22,6 +23,7 @@ use std::time::Duration;
 pub use access::{ForwardAuth, Identity, PolicySet};
 pub use account::{AccountOverview, SessionView};
 pub use admin::{Actor, IssuedCredential, UserDetails};
+pub use directory::{MAX_DIRECTORY_ATTEMPTS, SyncReport};
 pub use lifecycle::{
     CaseReport, ComplianceReport, KEEP_ERASURE_RECORDS, LifecycleSettings, ManualTask, RunReport, external_id_hash,
 };
@@ -114,6 +116,12 @@ pub enum AppError {
     Busy,
     #[error("the account store is unavailable")]
     Unavailable(String),
+    /// The external directory did not answer: sign-in fails closed.
+    #[error("the directory is unavailable: {0}")]
+    DirectoryUnavailable(String),
+    /// The password was right, but it expired under the directory's password policy.
+    #[error("the password has expired in the directory")]
+    DirectoryPasswordExpired,
     /// Too many attempts from this network or on this login: wait.
     #[error("too many attempts; try again later")]
     TooManyAttempts(Duration),
@@ -191,9 +199,13 @@ impl App {
         }
     }
 
-    /// Whether the store answers (for `/readyz`).
+    /// Whether the store, and an external directory, answer (for `/readyz`).
     pub async fn ready(&self) -> Result<(), AppError> {
-        Ok(self.store.ping().await?)
+        self.store.ping().await?;
+        if let Some(dir) = self.directory.external() {
+            dir.ping().await.map_err(|e| AppError::DirectoryUnavailable(e.to_string()))?;
+        }
+        Ok(())
     }
 
     fn audit(

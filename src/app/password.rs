@@ -25,15 +25,20 @@ impl App {
         }
         let a = &s.account;
         self.settings.password_policy.check(new.expose(), a.login.as_str(), &a.full_name)?;
-        let secret = self.store.find_account_secret(&a.login).await?.ok_or(AppError::NotFound("account"))?;
-        let ok = match secret.password_hash {
-            Some(h) => self.hasher.verify(h, current).await?,
-            None => false,
+        // Accounts in an external directory change it there, as the person (RFC 3062).
+        let hash = if self.change_directory_password(&a.login, &current, &new).await? {
+            super::directory::DIRECTORY_PASSWORD.to_owned()
+        } else {
+            let secret = self.store.find_account_secret(&a.login).await?.ok_or(AppError::NotFound("account"))?;
+            let ok = match secret.password_hash {
+                Some(h) => self.hasher.verify(h, current).await?,
+                None => false,
+            };
+            if !ok {
+                return Err(AppError::WrongCurrentPassword);
+            }
+            self.hasher.hash(new).await?
         };
-        if !ok {
-            return Err(AppError::WrongCurrentPassword);
-        }
-        let hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
         let audit = self.audit(a.login.as_str(), "password.change", Some(a.login.as_str()), ip, String::new());
         let mut changes =

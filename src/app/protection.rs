@@ -74,6 +74,7 @@ impl App {
         })];
         if policy.scope == LockScope::Account {
             changes.push(Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Locked, at: now });
+            changes.extend(self.directory_write(&account.login, AccountStatus::Locked, now));
             changes.extend(self.end_sessions_changes(&account.id, None, EndReason::AccountDisabled, now).await?);
         }
         changes.push(self.security_event("lock", Some(account), network, format!("failures={failures} until={until}")));
@@ -123,6 +124,7 @@ impl App {
             vec![Change::Protection(ProtectionChange::ClearLocks { account: account.id.clone(), at: now })];
         if account.status == AccountStatus::Locked {
             changes.push(Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Active, at: now });
+            changes.extend(self.directory_write(&account.login, AccountStatus::Active, now));
             account.status = AccountStatus::Active;
         }
         changes.push(self.security_event("unlock", Some(&account), None, format!("by={}", actor.name)));
@@ -188,6 +190,7 @@ impl App {
         tracing::warn!(login = %account.login, via, "account reported compromised");
         let mut changes =
             vec![Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Compromised, at: now }];
+        changes.extend(self.directory_write(&account.login, AccountStatus::Compromised, now));
         changes.extend(self.end_sessions_changes(&account.id, None, EndReason::AccountDisabled, now).await?);
         changes.push(Change::Oidc(OidcChange::RevokeAccountTokens { account_id: account.id.clone(), at: now }));
         // A device the thief signed in from must not keep its priority.
@@ -212,7 +215,7 @@ impl App {
         let account = self.account_by_login(login).await?;
         let now = self.clock.now();
         let mut issued = self.reissue(actor, &account, IssueKind::Reset, channel).await?;
-        let changes = vec![
+        let mut changes = vec![
             Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Active, at: now },
             Change::Protection(ProtectionChange::ClearLocks { account: account.id.clone(), at: now }),
             Change::Protection(ProtectionChange::ForgetDevices { account: account.id.clone() }),
@@ -225,6 +228,7 @@ impl App {
                 String::new(),
             )),
         ];
+        changes.extend(self.directory_write(&account.login, AccountStatus::Active, now));
         self.store.commit(changes).await?;
         issued.account.status = AccountStatus::Active;
         Ok(issued)

@@ -21,6 +21,7 @@ use crate::domain::password::Password;
 use crate::domain::session::{SessionTimes, SignInOutcome};
 use crate::ports::{Change, ProtectionChange, SessionRecord, SignInRecord};
 
+use super::directory::DirectoryVerdict;
 use super::oidc::{random_token, token_hash};
 use super::{App, AppError};
 
@@ -118,7 +119,7 @@ impl App {
             Some(l) => self.store.find_account_secret(l).await?,
             None => None,
         };
-        let (account, hash) = match found {
+        let (mut account, hash) = match found {
             Some(s) => (Some(s.account), s.password_hash),
             None => (None, None),
         };
@@ -152,14 +153,29 @@ impl App {
             self.detect_spraying(network.as_deref(), now).await?;
             return Err(AppError::InvalidCredentials);
         }
-        let password_ok = match hash {
-            Some(h) if known => self.hasher.verify_known(h, req.password).await?,
-            Some(h) => self.hasher.verify(h, req.password).await?,
-            None => {
+        let mut directory_expired = false;
+        let password_ok = match (self.directory.external(), hash) {
+            // Accounts in an external directory: the password check is a bind, and the
+            // entry it reached is synchronised into the store (`app/directory.rs`).
+            (Some(_), _) => {
+                let lock_ended = account.as_ref().is_some_and(|a| a.status == AccountStatus::Locked);
+                match self.verify_in_directory(login.as_ref(), &req.password, &mut account, lock_ended).await? {
+                    DirectoryVerdict::Right => true,
+                    DirectoryVerdict::Wrong => false,
+                    DirectoryVerdict::Expired => {
+                        directory_expired = true;
+                        true
+                    }
+                }
+            }
+            (None, Some(h)) if known => self.hasher.verify_known(h, req.password).await?,
+            (None, Some(h)) => self.hasher.verify(h, req.password).await?,
+            (None, None) => {
                 self.hasher.verify_dummy(req.password).await?;
                 false
             }
         };
+        record.account_id = account.as_ref().map(|a| a.id.clone());
         // A lock that has run out no longer holds the account.
         let status = account.as_ref().map(|a| match a.status {
             AccountStatus::Locked => AccountStatus::Active,
@@ -169,6 +185,7 @@ impl App {
             (None, _) => SignInOutcome::UnknownLogin,
             (Some(_), _) if !password_ok => SignInOutcome::BadPassword,
             (Some(_), Some(s)) if s != AccountStatus::Active => SignInOutcome::Disabled,
+            (Some(_), _) if directory_expired => SignInOutcome::Expired,
             (Some(a), _) if a.password_must_change && a.password_expires_at.is_some_and(|t| now >= t) => {
                 SignInOutcome::Expired
             }
@@ -189,6 +206,9 @@ impl App {
             }
             (SignInOutcome::Expired, _) => {
                 self.store.commit(vec![Change::InsertSignIn(record)]).await?;
+                if directory_expired {
+                    return Err(AppError::DirectoryPasswordExpired);
+                }
                 return Err(AppError::IssuedPasswordExpired);
             }
             _ => {
@@ -218,6 +238,7 @@ impl App {
         }
         if account.status == AccountStatus::Locked {
             changes.push(Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Active, at: now });
+            changes.extend(self.directory_write(&account.login, AccountStatus::Active, now));
         }
         if account.password_must_change {
             // the first sign-in with an issued password is the mark of receipt.

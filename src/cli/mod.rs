@@ -141,10 +141,12 @@ fn fail(e: &AppError) -> ExitCode {
         AppError::Invalid(why) => (2, why.clone()),
         AppError::PasswordRejected(p) => (2, p.to_string()),
         AppError::Unavailable(why) => (5, format!("the account store is unavailable: {why}")),
+        AppError::DirectoryUnavailable(why) => (5, format!("the directory is unavailable: {why}")),
         AppError::Busy | AppError::TooManyAttempts(_) => (5, e.to_string()),
         AppError::InvalidCredentials
         | AppError::AccountDisabled(_)
         | AppError::IssuedPasswordExpired
+        | AppError::DirectoryPasswordExpired
         | AppError::WrongCurrentPassword => (4, e.to_string()),
         AppError::Internal(why) => (1, format!("internal error: {why}")),
     };

@@ -57,6 +57,13 @@ impl IntoResponse for HttpError {
                         tracing::error!(%cause, "store unavailable");
                         (StatusCode::SERVICE_UNAVAILABLE, *lang, t.unavailable.to_owned(), false)
                     }
+                    AppError::DirectoryUnavailable(cause) => {
+                        tracing::error!(%cause, "directory unavailable");
+                        (StatusCode::SERVICE_UNAVAILABLE, *lang, t.directory_unavailable.to_owned(), false)
+                    }
+                    AppError::DirectoryPasswordExpired => {
+                        (StatusCode::FORBIDDEN, *lang, t.directory_password_expired.to_owned(), false)
+                    }
                     AppError::Internal(cause) => {
                         tracing::error!(%cause, "internal error");
                         (StatusCode::INTERNAL_SERVER_ERROR, *lang, t.internal.to_owned(), false)

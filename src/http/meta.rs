@@ -9,6 +9,7 @@ use super::AppState;
 use super::error::HttpError;
 use super::extract::{LANG_COOKIE, MaybeSigned, local_path};
 use super::i18n::Lang;
+use crate::app::AppError;
 
 pub async fn home(MaybeSigned(s): MaybeSigned) -> Redirect {
     Redirect::to(if s.is_some() { "/account" } else { "/sign-in" })
@@ -45,6 +46,10 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.app.ready().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(AppError::DirectoryUnavailable(why)) => {
+            tracing::warn!(%why, "not ready: directory");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("directory unavailable: {why}\n")).into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()

@@ -19,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use access::{AccessChange, AccessStore, AuditRecord};
+pub use directory::{DirectoryChange, DirectoryStore};
 pub use oidc::{LogoutSender, OidcChange, OidcStore, TokenSigner};
 pub use protection::{ProtectionChange, ProtectionStore, SecurityEvent};
 
@@ -142,11 +143,14 @@ pub enum Change {
     Protection(ProtectionChange),
     Access(AccessChange),
     Lifecycle(lifecycle::LifecycleChange),
+    Directory(DirectoryChange),
 }
 
 /// The storage port.
 #[async_trait]
-pub trait Store: OidcStore + ProtectionStore + AccessStore + lifecycle::LifecycleStore + Send + Sync + 'static {
+pub trait Store:
+    OidcStore + ProtectionStore + AccessStore + lifecycle::LifecycleStore + DirectoryStore + Send + Sync + 'static
+{
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 

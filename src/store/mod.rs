@@ -15,6 +15,8 @@ mod sql_protection;
 mod sql_access;
 #[macro_use]
 mod sql_lifecycle;
+#[macro_use]
+mod sql_directory;
 mod postgres;
 mod sqlite;
 

@@ -42,3 +42,4 @@ sql_oidc_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_protection_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_access_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_lifecycle_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
+sql_directory_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);

@@ -240,6 +240,7 @@ macro_rules! sql_store {
                 Change::Protection(c) => apply_protection(conn, c).await?,
                 Change::Access(c) => apply_access(conn, c).await?,
                 Change::Lifecycle(c) => apply_lifecycle(conn, c).await?,
+                Change::Directory(c) => apply_directory(conn, c).await?,
                 Change::Oidc(c) => apply_oidc(conn, c).await?,
                 Change::InsertAudit(e) => {
                     sqlx::query(

@@ -227,3 +227,4 @@ pub async fn csrf_of(server: &Server, client: &reqwest::Client, path: &str) -> S
     let page = client.get(server.url(path)).send().await.expect("get").text().await.expect("body");
     input_value(&page, "csrf").expect("csrf field")
 }
+pub mod slapd;

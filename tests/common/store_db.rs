@@ -2,6 +2,8 @@
 //! directory, or a new database on the machine's PostgreSQL (dropped afterwards), found at
 //! `PROPUSK_TEST_PG` (default `postgres://postgres@127.0.0.1:5432`).
 
+#![allow(dead_code, unused_macros)]
+
 use std::sync::Arc;
 
 use propusk::ports::Store;
