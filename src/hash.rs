@@ -327,7 +327,7 @@ mod tests {
     #[tokio::test]
     async fn issued_passwords_are_hashed_in_bulk_and_verify_like_any_other() {
         let pool = Argon2Pool::new(HashParams::default(), 2, 8).expect("pool");
-        let passwords: Vec<Password> = (0..9).map(|i| Password::new(&format!("issued-{i}-abcd"))).collect();
+        let passwords: Vec<Password> = (0..9).map(|i| Password::new(format!("issued-{i}-abcd"))).collect();
         let hashes = pool.hash_issued(passwords.clone()).await.expect("hash");
         assert_eq!(hashes.len(), 9, "one hash per password, in order");
         for (p, h) in passwords.iter().zip(&hashes) {
