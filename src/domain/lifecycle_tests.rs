@@ -1,3 +1,6 @@
+//! The deprovisioning rules, table by table: deadlines, steps and phases, retries, and
+//! what each register status does to an account.
+
 use super::*;
 
 fn date(s: &str) -> NaiveDate {

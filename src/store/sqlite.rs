@@ -296,7 +296,7 @@ mod tests {
     async fn a_full_store_refuses_the_whole_change() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("full.db");
-        let store = SqliteStore::open_with(path.to_str().expect("utf-8"), |o| o.pragma("max_page_count", "64"))
+        let store = SqliteStore::open_with(path.to_str().expect("utf-8"), |o| o.pragma("max_page_count", "128"))
             .await
             .expect("open");
         let t = Timestamp::from_millis(1_800_000_000_000);
