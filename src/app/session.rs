@@ -15,6 +15,9 @@ pub struct CurrentSession {
     pub hash: SessionTokenHash,
     pub account: Account,
     pub times: SessionTimes,
+    /// When this session passed the second factor (D-5); `None` for a session of an
+    /// account without an administrative role.
+    pub second_factor_at: Option<Timestamp>,
 }
 
 impl App {
@@ -50,7 +53,7 @@ impl App {
             self.store.commit(vec![Change::TouchSession { hash: hash.clone(), at: now }]).await?;
             times.last_seen_at = now;
         }
-        Ok(Some(CurrentSession { token, hash, account, times }))
+        Ok(Some(CurrentSession { token, hash, account, times, second_factor_at: None }))
     }
 
     pub async fn sign_out(&self, s: &CurrentSession, ip: Option<&str>) -> Result<(), AppError> {
