@@ -5,6 +5,7 @@
 //! 2 bad usage, 3 not found, 4 already exists or not allowed, 5 store unavailable, 6 a report
 //! found violations (or an import found bad rows).
 
+mod audit;
 mod client;
 mod lifecycle;
 mod policy;
@@ -56,6 +57,9 @@ pub enum Command {
     /// Compliance reports.
     #[command(subcommand)]
     Report(lifecycle::ReportCommand),
+    /// The audit log and credential journal: verify their chains, export, prune (R-22, D-10).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -123,6 +127,10 @@ pub fn run(cli: Cli) -> ExitCode {
             crate::telemetry::init(config.log_format, "warn");
             runtime.block_on(lifecycle::run_lifecycle(&config, cmd))
         }
+        Command::Audit(cmd) => {
+            crate::telemetry::init(config.log_format, "warn");
+            runtime.block_on(audit::run_audit(&config, cmd))
+        }
         Command::Report(cmd) => {
             crate::telemetry::init(config.log_format, "warn");
             runtime.block_on(lifecycle::run_report(&config, cmd))
@@ -147,7 +155,8 @@ fn fail(e: &AppError) -> ExitCode {
         | AppError::AccountDisabled(_)
         | AppError::IssuedPasswordExpired
         | AppError::DirectoryPasswordExpired
-        | AppError::WrongCurrentPassword => (4, e.to_string()),
+        | AppError::WrongCurrentPassword
+        | AppError::Forbidden => (4, e.to_string()),
         AppError::Internal(why) => (1, format!("internal error: {why}")),
     };
     eprintln!("propusk: {msg}");

@@ -16,11 +16,20 @@ pub enum Role {
     EiosAdmin,
     SecurityOfficer,
     Librarian,
+    /// An external inspector's read-only, time-limited account (D-11).
+    Inspector,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] =
-        [Role::Student, Role::Teacher, Role::Staff, Role::EiosAdmin, Role::SecurityOfficer, Role::Librarian];
+    pub const ALL: [Role; 7] = [
+        Role::Student,
+        Role::Teacher,
+        Role::Staff,
+        Role::EiosAdmin,
+        Role::SecurityOfficer,
+        Role::Librarian,
+        Role::Inspector,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -30,12 +39,13 @@ impl Role {
             Role::EiosAdmin => "eios_admin",
             Role::SecurityOfficer => "security_officer",
             Role::Librarian => "librarian",
+            Role::Inspector => "inspector",
         }
     }
 
     /// Roles that administer the environment get the stricter session limits of D-3.
     pub fn is_administrative(self) -> bool {
-        matches!(self, Role::EiosAdmin | Role::SecurityOfficer | Role::Librarian)
+        matches!(self, Role::EiosAdmin | Role::SecurityOfficer | Role::Librarian | Role::Inspector)
     }
 }
 
@@ -46,7 +56,7 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?}; known roles: student, teacher, staff, eios_admin, security_officer, librarian")]
+#[error("unknown role {0:?}; known roles: student, teacher, staff, eios_admin, security_officer, librarian, inspector")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {

@@ -48,6 +48,7 @@ impl IntoResponse for HttpError {
                     AppError::BadLogoutRequest => (StatusCode::BAD_REQUEST, *lang, t.bad_logout.to_owned(), false),
                     AppError::Invalid(why) => (StatusCode::BAD_REQUEST, *lang, why.clone(), false),
                     AppError::NotFound(_) => (StatusCode::NOT_FOUND, *lang, t.not_found.to_owned(), false),
+                    AppError::Forbidden => (StatusCode::FORBIDDEN, *lang, t.forbidden.to_owned(), false),
                     AppError::Conflict(_) => (StatusCode::CONFLICT, *lang, t.bad_request.to_owned(), false),
                     AppError::Busy => (StatusCode::SERVICE_UNAVAILABLE, *lang, t.busy.to_owned(), false),
                     AppError::TooManyAttempts(_) => {

@@ -10,21 +10,22 @@ use crate::domain::{AccountStatus, Role, Timestamp};
 use super::super::{Integration, Restriction, Subject};
 use super::{NOW, account, rid, shipped, subject};
 
-/// Who reaches what, in the order of `Role::ALL`:
-/// student, teacher, staff, eios_admin, security_officer, librarian.
-const ACCESS: [(&str, [bool; 6], &str); 12] = [
-    ("portal", [true; 6], "everyone-resources"),
-    ("moodle", [true, true, false, false, false, false], "learning-for-students-and-teachers"),
-    ("mail", [true; 6], "everyone-resources"),
-    ("iprsmart", [true; 6], "library-systems"),
-    ("znanium", [true; 6], "library-systems"),
-    ("lan", [true; 6], "library-systems"),
-    ("urait", [true; 6], "library-systems"),
-    ("biblioclub", [true; 6], "library-systems"),
-    ("sferum", [true; 6], "everyone-resources"),
-    ("site", [true; 6], "everyone-resources"),
-    ("timetable", [true; 6], "everyone-resources"),
-    ("timetable-editor", [false, true, true, false, false, false], "staff-tools"),
+/// Who reaches what, in the order of `Role::ALL`: student, teacher, staff, eios_admin,
+/// security_officer, librarian, inspector (an external inspector reaches no resource: the
+/// console only, read-only).
+const ACCESS: [(&str, [bool; 7], &str); 12] = [
+    ("portal", [true, true, true, true, true, true, false], "everyone-resources"),
+    ("moodle", [true, true, false, false, false, false, false], "learning-for-students-and-teachers"),
+    ("mail", [true, true, true, true, true, true, false], "everyone-resources"),
+    ("iprsmart", [true, true, true, true, true, true, false], "library-systems"),
+    ("znanium", [true, true, true, true, true, true, false], "library-systems"),
+    ("lan", [true, true, true, true, true, true, false], "library-systems"),
+    ("urait", [true, true, true, true, true, true, false], "library-systems"),
+    ("biblioclub", [true, true, true, true, true, true, false], "library-systems"),
+    ("sferum", [true, true, true, true, true, true, false], "everyone-resources"),
+    ("site", [true, true, true, true, true, true, false], "everyone-resources"),
+    ("timetable", [true, true, true, true, true, true, false], "everyone-resources"),
+    ("timetable-editor", [false, true, true, false, false, false, false], "staff-tools"),
 ];
 
 #[test]
