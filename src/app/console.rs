@@ -76,11 +76,11 @@ pub struct UserPage {
 
 /// A request filed from the public "I cannot sign in" form.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
 pub struct RequestForm {
     pub login: String,
     pub full_name: String,
     pub contact: String,
-    #[serde(default)]
     pub message: String,
 }
 
