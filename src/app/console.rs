@@ -699,4 +699,53 @@ impl App {
         }
         Ok(n)
     }
+
+    /// The audit log for the console: a page of entries with filters.
+    pub async fn console_audit(
+        &self,
+        who: &ConsoleUser,
+        q: &crate::ports::audit::AuditQuery,
+    ) -> Result<super::audit::Page<crate::ports::audit::AuditEntry>, AppError> {
+        self.require(who, Permission::ViewJournals, "journals.audit").await?;
+        self.list_audit_entries(q).await
+    }
+
+    /// The credential journal for the console: a page of entries with filters.
+    pub async fn console_journal(
+        &self,
+        who: &ConsoleUser,
+        q: &crate::ports::audit::JournalQuery,
+    ) -> Result<super::audit::Page<crate::ports::audit::JournalLine>, AppError> {
+        self.require(who, Permission::ViewJournals, "journals.journal").await?;
+        self.list_journal_entries(q).await
+    }
+
+    /// Checks both chains; the check itself is audited.
+    pub async fn console_verify(&self, who: &ConsoleUser) -> Result<Vec<super::audit::ChainReport>, AppError> {
+        self.require(who, Permission::ViewJournals, "journals.verify").await?;
+        let reports = self.verify_journals().await?;
+        let detail = reports
+            .iter()
+            .map(|r| format!("{}={}", r.log.as_str(), if r.intact { "intact" } else { "broken" }))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let ev = self.audit(&who.actor.name, "audit.verify", None, who.actor.ip.as_deref(), detail);
+        self.store.commit(vec![Change::InsertAudit(ev)]).await?;
+        Ok(reports)
+    }
+
+    /// Exports one log for a period (the export is audited by `export_journal`).
+    pub async fn console_export(
+        &self,
+        who: &ConsoleUser,
+        log: crate::domain::chain::ChainLog,
+        from: Timestamp,
+        to: Timestamp,
+        format: super::audit::ExportFormat,
+    ) -> Result<Vec<u8>, AppError> {
+        self.require(who, Permission::ViewJournals, "journals.export").await?;
+        let mut out: Vec<u8> = Vec::new();
+        self.export_journal(&who.actor, log, from, to, format, &mut out).await?;
+        Ok(out)
+    }
 }

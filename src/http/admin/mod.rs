@@ -8,6 +8,7 @@
 
 mod api;
 mod inspectors;
+mod journals;
 mod notices;
 mod register;
 mod reports;
@@ -57,6 +58,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/reports", get(reports::show))
         .route("/admin/library", get(reports::library))
         .route("/admin/inspectors", get(inspectors::list).post(inspectors::create))
+        .route("/admin/journal", get(journals::show))
+        .route("/admin/journal/verify", get(journals::verify))
         .merge(api::routes())
 }
 
@@ -124,7 +127,7 @@ pub async fn check_csrf(state: &AppState, c: &Console, posted: &str) -> Result<(
 }
 
 /// The console's sections, each shown only to those whose roles open it.
-fn sections(lang: Lang) -> [(&'static str, &'static str, Permission); 8] {
+fn sections(lang: Lang) -> [(&'static str, &'static str, Permission); 9] {
     [
         ("/admin/users", tr(lang, "Пользователи", "Users"), Permission::ViewUsers),
         ("/admin/register", tr(lang, "Регистрация группы", "Register a group"), Permission::BulkRegister),
@@ -132,6 +135,7 @@ fn sections(lang: Lang) -> [(&'static str, &'static str, Permission); 8] {
         ("/admin/requests", tr(lang, "Обращения", "Requests"), Permission::HandleRequests),
         ("/admin/notices", tr(lang, "Объявления", "Announcements"), Permission::ManageNotices),
         ("/admin/reports", tr(lang, "Отчёты", "Reports"), Permission::ViewReports),
+        ("/admin/journal", tr(lang, "Журналы", "Journals"), Permission::ViewJournals),
         ("/admin/library", tr(lang, "Доступ к ЭБС", "Library access"), Permission::ViewLibraryList),
         ("/admin/inspectors", tr(lang, "Проверяющие", "Inspectors"), Permission::ManageInspectors),
     ]
