@@ -47,9 +47,24 @@ pub struct RawConfig {
     pub lifecycle: RawLifecycle,
     pub directory: RawDirectory,
     pub log: RawLog,
+    pub rules: RawRules,
     /// OpenID Connect clients declared in the file (`[[client]]`), kept in step at start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub client: Vec<RawClient>,
+}
+
+/// `[rules]`: the rules of the environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRules {
+    /// Ask every person to accept the rules at first sign-in and after each new version.
+    pub required: bool,
+}
+
+impl Default for RawRules {
+    fn default() -> Self {
+        Self { required: true }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -542,6 +557,7 @@ impl RawConfig {
                 devices: crate::app::DevicePolicy {
                     remember: Duration::from_secs(u64::from(pr.known_device_days) * 86_400),
                 },
+                rules: crate::app::RulesPolicy { required: self.rules.required },
             },
             log_format,
             log_level: self.log.level,

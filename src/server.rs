@@ -99,6 +99,7 @@ pub async fn serve(
         print_bootstrap(&issued);
     }
     app.record_policies_in_force(&Actor::system()).await.context("cannot write the audit log")?;
+    publish_default_rules(&app, &config.policies_dir).await?;
     let limits = Arc::new(crate::http::limit::Limits::new(&config.rate_limits));
     let background = spawn_background(app.clone(), keys, limits.clone())?;
     let mailer = spawn_mail(app.clone(), config.mail.clone())?;
@@ -310,4 +311,20 @@ pub async fn shutdown_signal() {
         _ = term => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// on the first start, the shipped rules of the environment (`rules/ru.md` and its
+/// translation `rules/en.md` in the policies directory) become version 1.
+async fn publish_default_rules(app: &App, policies_dir: &std::path::Path) -> anyhow::Result<()> {
+    if !app.settings.rules.required || app.current_rules().await.context("cannot read the rules")?.is_some() {
+        return Ok(());
+    }
+    let dir = policies_dir.join("rules");
+    let ru = std::fs::read_to_string(dir.join("ru.md"))
+        .with_context(|| format!("no rules have been published and {} cannot be read", dir.join("ru.md").display()))?;
+    let en = std::fs::read_to_string(dir.join("en.md")).ok();
+    if let Some(v) = app.publish_default_rules(&ru, en.as_deref()).await.context("cannot publish the rules")? {
+        tracing::info!(version = v, "the shipped rules of the environment published");
+    }
+    Ok(())
 }

@@ -14,6 +14,7 @@ pub mod oidc;
 mod password;
 mod protection;
 mod roster;
+mod rules;
 mod session;
 mod sign_in;
 
@@ -29,6 +30,7 @@ pub use lifecycle::{
 };
 pub use notify::MAX_MAIL_ATTEMPTS;
 pub use roster::{ImportOptions, ImportReport, Missing, PlannedRow, Reconciliation};
+pub use rules::{MAX_RULES_BYTES, RulesLang, RulesPolicy, rules_digest};
 pub use session::CurrentSession;
 pub use sign_in::{DevicePolicy, DeviceToken, SignInRequest, SignedIn};
 
@@ -53,6 +55,8 @@ pub struct Settings {
     pub spraying: SprayPolicy,
     /// Known devices and their priority on the hashing pool.
     pub devices: DevicePolicy,
+    /// Whether people accept the rules of the environment.
+    pub rules: RulesPolicy,
 }
 
 /// Password spraying: this many distinct logins failing from one network within

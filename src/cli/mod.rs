@@ -9,6 +9,7 @@ mod audit;
 mod client;
 mod lifecycle;
 mod policy;
+mod rules;
 mod user;
 
 use std::path::PathBuf;
@@ -57,6 +58,9 @@ pub enum Command {
     /// Compliance reports.
     #[command(subcommand)]
     Report(lifecycle::ReportCommand),
+    /// The rules of the environment that people accept.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
     /// The audit log and credential journal: verify their chains, export, prune (R-22, D-10).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -134,6 +138,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Report(cmd) => {
             crate::telemetry::init(config.log_format, "warn");
             runtime.block_on(lifecycle::run_report(&config, cmd))
+        }
+        Command::Rules(cmd) => {
+            crate::telemetry::init(config.log_format, "warn");
+            runtime.block_on(rules::run_rules(&config, cmd))
         }
     }
 }

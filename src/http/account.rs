@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::error::HttpError;
-use super::extract::{ClientInfo, Form, Signed, local_path};
+use super::extract::{ClientInfo, Form, Signed, local_path, urlencode};
 use super::i18n::Lang;
 use super::{AppState, csrf_ok, pages};
 use crate::app::AppError;
@@ -29,6 +29,10 @@ pub async fn overview(
 ) -> Result<Response, HttpError> {
     if s.account.password_must_change {
         return Ok(Redirect::to("/account/password").into_response());
+    }
+    let here = q.done.as_deref().map_or("/account".to_owned(), |d| format!("/account?done={}", urlencode(d)));
+    if let Some(to_rules) = super::rules::gate(&state.app, &s, &here).await.map_err(HttpError::app(lang))? {
+        return Ok(to_rules);
     }
     let o = state.app.account_overview(&s).await.map_err(HttpError::app(lang))?;
     let t = lang.t();

@@ -155,6 +155,11 @@ pub async fn continue_to(State(state): State<AppState>, Signed(s): Signed, Query
         let next = format!("/auth/continue?rd={}", urlencode(rd));
         return Redirect::to(&format!("/account/password?next={}", urlencode(&next))).into_response();
     }
+    match super::rules::gate(&state.app, &s, &format!("/auth/continue?rd={}", urlencode(rd))).await {
+        Ok(Some(to_rules)) => return to_rules,
+        Ok(None) => {}
+        Err(e) => return unavailable(&e),
+    }
     match state.app.continue_to(&s, rd).await {
         Ok(Some(to)) => Redirect::to(&to).into_response(),
         Ok(None) => Redirect::to("/account").into_response(),

@@ -6,6 +6,7 @@
 mod account;
 mod auth;
 mod compromise;
+mod display;
 pub mod error;
 pub mod extract;
 mod forward_auth;
@@ -15,6 +16,7 @@ mod meta;
 mod oidc;
 pub mod pages;
 mod roster;
+mod rules;
 #[cfg(test)]
 mod tests;
 
@@ -61,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/continue", get(forward_auth::continue_to))
         .route("/auth/callback", get(forward_auth::callback))
         .route("/lang/{code}", get(meta::switch_language))
+        .route("/view/{mode}", get(display::switch))
+        .route("/rules", get(rules::page).post(rules::answer))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
         .route("/static/propusk.css", get(meta::stylesheet))
@@ -69,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(meta::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(display::remember_mode))
         .with_state(state)
 }
 

@@ -1,5 +1,7 @@
 //! Server-rendered pages. Markup escapes every value (maud), labels every control,
-//! announces errors to screen readers and works with the keyboard alone.
+//! announces errors to screen readers and works with the keyboard alone (WCAG 2.1 AA,
+//! R-19). Every page's frame offers the version for the visually impaired
+//! (`http/display.rs`): `<html class="low-vision">` and the stylesheet's rules for it.
 
 use maud::{DOCTYPE, Markup, html};
 
@@ -25,9 +27,10 @@ pub struct Frame<'a> {
 
 pub fn layout(f: &Frame<'_>, flash: Option<Flash<'_>>, body: Markup) -> Markup {
     let t = f.lang.t();
+    let low_vision = super::display::low_vision();
     html! {
         (DOCTYPE)
-        html lang=(f.lang.code()) {
+        html lang=(f.lang.code()) class=[low_vision.then_some("low-vision")] {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
@@ -41,6 +44,11 @@ pub fn layout(f: &Frame<'_>, flash: Option<Flash<'_>>, body: Markup) -> Markup {
                     nav aria-label=(if f.lang == Lang::Ru { "Служебное меню" } else { "Utility menu" }) {
                         a href={ "/lang/" (f.lang.other().code()) "?next=" (f.here) }
                           lang=(f.lang.other().code()) hreflang=(f.lang.other().code()) { (t.switch_language) }
+                        @if low_vision {
+                            a.view href={ "/view/standard?next=" (f.here) } { (t.low_vision_off) }
+                        } @else {
+                            a.view href={ "/view/low-vision?next=" (f.here) } { (t.low_vision_on) }
+                        }
                         @if let Some(csrf) = f.signed_in {
                             form.inline method="post" action="/sign-out" {
                                 input type="hidden" name="csrf" value=(csrf);
@@ -81,13 +89,15 @@ pub fn sign_in(lang: Lang, csrf: &str, error: Option<&str>, notice: Option<&str>
                     label for="login" { (t.login) }
                     input #login name="login" type="text" value=(login) autocomplete="username"
                         autocapitalize="none" spellcheck="false" required maxlength="64"
-                        aria-describedby="login-hint" aria-invalid=(invalid) autofocus[login.is_empty()];
+                        aria-describedby=(if invalid { "form-error login-hint" } else { "login-hint" })
+                        aria-invalid=(invalid) autofocus[login.is_empty()];
                     p.hint #login-hint { (t.login_hint) }
                 }
                 div.field {
                     label for="password" { (t.password) }
                     input #password name="password" type="password" autocomplete="current-password"
-                        required maxlength="256" aria-invalid=(invalid) autofocus[!login.is_empty()];
+                        required maxlength="256" aria-invalid=(invalid) aria-describedby=[invalid.then_some("form-error")]
+                        autofocus[!login.is_empty()];
                 }
                 button.primary type="submit" { (t.sign_in_button) }
             }
@@ -112,18 +122,21 @@ pub fn change_password(lang: Lang, csrf: &str, forced: bool, error: Option<&str>
                 div.field {
                     label for="current" { (t.current_password) }
                     input #current name="current" type="password" autocomplete="current-password"
-                        required maxlength="256" autofocus aria-invalid=(invalid);
+                        required maxlength="256" autofocus aria-invalid=(invalid)
+                        aria-describedby=[invalid.then_some("form-error")];
                 }
                 div.field {
                     label for="new" { (t.new_password) }
                     input #new name="new" type="password" autocomplete="new-password" required
-                        minlength="8" maxlength="256" aria-describedby="rules" aria-invalid=(invalid);
+                        minlength="8" maxlength="256" aria-invalid=(invalid)
+                        aria-describedby=(if invalid { "form-error rules" } else { "rules" });
                     p.hint #rules { (t.password_rules) }
                 }
                 div.field {
                     label for="confirm" { (t.confirm_password) }
                     input #confirm name="confirm" type="password" autocomplete="new-password" required
-                        minlength="8" maxlength="256" aria-invalid=(invalid);
+                        minlength="8" maxlength="256" aria-invalid=(invalid)
+                        aria-describedby=[invalid.then_some("form-error")];
                 }
                 button.primary type="submit" { (t.change_password) }
             }
@@ -426,11 +439,122 @@ pub fn compromised_signed_in(lang: Lang, csrf: &str, error: Option<&str>) -> Mar
                 div.field {
                     label for="password" { (t.password) }
                     input #password name="password" type="password" autocomplete="current-password" required
-                        maxlength="256";
+                        maxlength="256" aria-invalid=(error.is_some())
+                        aria-describedby=[error.is_some().then_some("form-error")];
                 }
                 button.primary type="submit" { (t.compromised_button) }
             }
             p { a href="/account" { (t.cancel) } }
         },
     )
+}
+
+/// What the rules page shows (R-7).
+pub struct RulesView<'a> {
+    pub version: &'a crate::ports::rules::RuleVersion,
+    /// The person has yet to accept this version: the form is shown.
+    pub pending: bool,
+    /// They accepted an earlier version: the rules changed.
+    pub accepted_before: bool,
+    /// Where accepting leads (a local path).
+    pub next: &'a str,
+    pub flash: Option<&'a str>,
+}
+
+/// The rules of the environment with "I accept" and "I do not accept".
+pub fn rules(lang: Lang, csrf: &str, v: &RulesView<'_>) -> Markup {
+    let t = lang.t();
+    let frame = Frame { lang, title: t.rules_title, signed_in: Some(csrf), here: "/rules" };
+    let flash = match (v.flash, v.pending) {
+        (Some(m), _) => Some(Flash::Error(m)),
+        (None, true) => Some(Flash::Notice(if v.accepted_before { t.rules_changed } else { t.rules_intro })),
+        (None, false) => None,
+    };
+    let (text, text_lang, note) = match (lang, &v.version.text_en) {
+        (Lang::En, Some(en)) => (en.as_str(), Lang::En, Some(t.rules_translation)),
+        (Lang::En, None) => (v.version.text_ru.as_str(), Lang::Ru, Some(t.rules_no_translation)),
+        (Lang::Ru, _) => (v.version.text_ru.as_str(), Lang::Ru, None),
+    };
+    layout(
+        &frame,
+        flash,
+        html! {
+            p.hint { (t.rules_version) " " (v.version.number) ", " (v.version.published_at.to_human()) " UTC" }
+            @if let Some(n) = note { p { (n) } }
+            article.rules lang=(text_lang.code()) aria-label=(t.rules_title) { (rules_text(text)) }
+            @if v.pending {
+                form.card.answer method="post" action="/rules" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="version" value=(v.version.number);
+                    input type="hidden" name="next" value=(v.next);
+                    button.primary type="submit" name="answer" value="accept" { (t.rules_accept) }
+                    button type="submit" name="answer" value="decline" { (t.rules_decline) }
+                }
+            } @else {
+                p { a href="/account" { (t.back_to_account) } }
+            }
+        },
+    )
+}
+
+/// After declining the rules: signed out, and told why.
+pub fn rules_declined(lang: Lang) -> Markup {
+    let t = lang.t();
+    let frame = Frame { lang, title: t.rules_title, signed_in: None, here: "/sign-in" };
+    layout(
+        &frame,
+        Some(Flash::Notice(t.rules_declined)),
+        html! { p { a href="/sign-in" { (t.go_to_sign_in) } } },
+    )
+}
+
+/// Plain text with a little Markdown, every character escaped: blocks separated by
+/// blank lines; `# ` and `## ` headings; blocks of `- ` (or `* `, `• `) lines as a
+/// list; blocks of `1. ` lines as a numbered list keeping its first number; anything
+/// else a paragraph.
+pub fn rules_text(text: &str) -> Markup {
+    fn numbered(line: &str) -> Option<(u32, &str)> {
+        let (n, rest) = line.split_once(". ")?;
+        Some((n.parse().ok()?, rest.trim()))
+    }
+    fn bullet(line: &str) -> Option<&str> {
+        ["- ", "* ", "• "].iter().find_map(|m| line.strip_prefix(m)).map(str::trim)
+    }
+    let blocks: Vec<Vec<&str>> = text
+        .split("\n\n")
+        .map(|b| b.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>())
+        .filter(|b| !b.is_empty())
+        .collect();
+    html! {
+        @for b in &blocks {
+            @if let Some(h) = b[0].strip_prefix("## ") {
+                h3 { (h) }
+                @if b.len() > 1 { p { (b[1..].join(" ")) } }
+            } @else if let Some(h) = b[0].strip_prefix("# ") {
+                h2 { (h) }
+                @if b.len() > 1 { p { (b[1..].join(" ")) } }
+            } @else if b.iter().all(|l| bullet(l).is_some()) {
+                ul { @for l in b { li { (bullet(l).unwrap_or(l)) } } }
+            } @else if let Some(items) = b.iter().map(|l| numbered(l)).collect::<Option<Vec<_>>>() {
+                ol start=(items[0].0) { @for (_, item) in &items { li { (item) } } }
+            } @else {
+                p { (b.join(" ")) }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod rules_tests {
+    use super::rules_text;
+
+    #[test]
+    fn rules_text_is_escaped_and_structured() {
+        let html = rules_text("# Правила\n\nОбщее <b>положение</b>\nпродолжение.\n\n4. Четыре\n5. Пять\n\n- а\n- б & в").into_string();
+        assert_eq!(
+            html,
+            "<h2>Правила</h2><p>Общее &lt;b&gt;положение&lt;/b&gt; продолжение.</p>\
+             <ol start=\"4\"><li>Четыре</li><li>Пять</li></ol><ul><li>а</li><li>б &amp; в</li></ul>"
+        );
+    }
 }

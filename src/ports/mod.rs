@@ -13,6 +13,7 @@ pub mod directory;
 pub mod lifecycle;
 pub mod oidc;
 pub mod protection;
+pub mod rules;
 
 use std::time::Duration;
 
@@ -144,12 +145,13 @@ pub enum Change {
     Access(AccessChange),
     Lifecycle(lifecycle::LifecycleChange),
     Directory(DirectoryChange),
+    Rules(rules::RulesChange),
 }
 
 /// The storage port.
 #[async_trait]
 pub trait Store:
-    OidcStore + ProtectionStore + AccessStore + lifecycle::LifecycleStore + DirectoryStore + Send + Sync + 'static
+    OidcStore + ProtectionStore + AccessStore + lifecycle::LifecycleStore + DirectoryStore + rules::RulesStore + Send + Sync + 'static
 {
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

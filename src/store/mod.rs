@@ -17,6 +17,8 @@ mod sql_access;
 mod sql_lifecycle;
 #[macro_use]
 mod sql_directory;
+#[macro_use]
+mod sql_rules;
 mod postgres;
 mod sqlite;
 

@@ -43,3 +43,4 @@ sql_protection_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_access_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_lifecycle_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_directory_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
+sql_rules_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);

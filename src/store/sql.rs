@@ -241,6 +241,7 @@ macro_rules! sql_store {
                 Change::Access(c) => apply_access(conn, c).await?,
                 Change::Lifecycle(c) => apply_lifecycle(conn, c).await?,
                 Change::Directory(c) => apply_directory(conn, c).await?,
+                Change::Rules(c) => apply_rules(conn, c).await?,
                 Change::Oidc(c) => apply_oidc(conn, c).await?,
                 Change::InsertAudit(e) => {
                     sqlx::query(

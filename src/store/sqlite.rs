@@ -209,6 +209,7 @@ sql_protection_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_access_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_lifecycle_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_directory_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+sql_rules_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 
 #[cfg(test)]
 mod tests {

@@ -43,6 +43,9 @@ impl Server {
         let mut env: Vec<(String, String)> = FAST_HASH.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         env.push(("PROPUSK_SERVER_LISTEN".into(), "127.0.0.1:0".into()));
         env.push(("PROPUSK_POLICIES_DIR".into(), shipped_policies().display().to_string()));
+        // The rules acknowledgement has its own tests (`tests/rules.rs`,
+        // `tests/browser.rs`), which turn it on; elsewhere people go straight on.
+        env.push(("PROPUSK_RULES_REQUIRED".into(), "false".into()));
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Self::start_in(dir, env)
     }

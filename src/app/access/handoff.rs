@@ -71,6 +71,13 @@ impl App {
         if let (None, Some(token)) = (&holder, host_session.and_then(SessionToken::from_cookie)) {
             holder = self.host_session_access(&token, host).await?;
         }
+        // until the current rules are accepted, the person goes through sign-in
+        // (which sends them to the rules) like someone not signed in.
+        if let Some(h) = &holder {
+            if self.must_accept_rules(&h.account.id).await? {
+                return Ok(ForwardAuth::SignIn);
+            }
+        }
         Ok(match holder {
             Some(h) => self.forward_answer(&policies, resource, &h.account, &h.restrictions),
             None => ForwardAuth::SignIn,

@@ -42,6 +42,8 @@ pub enum AuthOutcome {
     SignIn { force: bool, login_hint: Option<String> },
     /// An issued password must be changed first.
     ChangePassword,
+    /// The rules of the environment must be accepted first.
+    AcceptRules,
     /// The role policy refuses this person this resource: a page says so, naming
     /// the catalogue's resource and its owner to contact when the client is in it.
     Refused { client_name: String, resource: Option<Box<crate::policy::Resource>> },
@@ -135,6 +137,16 @@ impl App {
                 return Err(fail("interaction_required", "the user must change the password"));
             }
             return Ok(AuthOutcome::ChangePassword);
+        }
+        // the current rules are accepted before any service is reached.
+        match self.must_accept_rules(&session.account.id).await {
+            Ok(false) => {}
+            Ok(true) if none => return Err(fail("interaction_required", "the user must accept the rules")),
+            Ok(true) => return Ok(AuthOutcome::AcceptRules),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the rules acceptance");
+                return Err(fail("temporarily_unavailable", "try again shortly"));
+            }
         }
         // the same decision as forward-auth and the launcher, for the catalogue
         // resource this client is; the client's own role list, if any, must admit too.

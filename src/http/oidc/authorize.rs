@@ -89,6 +89,7 @@ async fn handle(
         Ok(AuthOutcome::ChangePassword) => {
             Redirect::to(&format!("/account/password?next={}", urlencode(&back))).into_response()
         }
+        Ok(AuthOutcome::AcceptRules) => Redirect::to(&format!("/rules?next={}", urlencode(&back))).into_response(),
         Ok(AuthOutcome::Refused { client_name, resource }) => {
             let title = resource.as_deref().map_or(client_name.as_str(), |r| pages::resource_title(lang, r));
             (StatusCode::FORBIDDEN, pages::refused(lang, title, resource.as_ref().map(|r| &r.owner))).into_response()
