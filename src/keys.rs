@@ -104,6 +104,18 @@ impl MasterKey {
     }
 }
 
+/// Second-factor secrets (D-5) are sealed with the same master key, under their own
+/// context (the associated data), so a sealed secret never opens as a signing key.
+impl crate::ports::second_factor::Sealer for MasterKey {
+    fn seal(&self, context: &str, plain: &[u8]) -> Result<String, crate::ports::second_factor::SealError> {
+        MasterKey::seal(self, context, plain).map_err(|_| crate::ports::second_factor::SealError::Seal)
+    }
+
+    fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, crate::ports::second_factor::SealError> {
+        MasterKey::open(self, context, sealed).map_err(|_| crate::ports::second_factor::SealError::Open)
+    }
+}
+
 enum Signer {
     /// ring's pair gives the public key and verifies; OpenSSL's key signs.
     Rsa(RsaKeyPair, PKey<Private>),

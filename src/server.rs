@@ -38,6 +38,7 @@ pub async fn build_app(config: &Config, issuer: String) -> anyhow::Result<(App, 
     .context("invalid argon2 parameters (passwords.*)")?;
     let policies = load_policies(&config.policies_dir)?;
     let master = MasterKey::load_or_create(&config.master_key_file).context("keys.master_key_file")?;
+    let sealer = MasterKey::load_or_create(&config.master_key_file).context("keys.master_key_file")?;
     let clock = Arc::new(SystemClock);
     let keys = Arc::new(
         KeyRing::open(store.as_ref(), master, config.keys, clock.clone()).await.context("cannot load signing keys")?,
@@ -53,6 +54,7 @@ pub async fn build_app(config: &Config, issuer: String) -> anyhow::Result<(App, 
         issuer,
         settings: config.settings,
         policies: Arc::new(PolicySet::new(policies)),
+        sealer: Arc::new(sealer),
     });
     Ok((app, keys))
 }

@@ -251,6 +251,7 @@ fn session(a: &Account, at: Timestamp) -> (SessionToken, SessionRecord) {
         ip: Some("2001:db8::1".into()),
         user_agent: Some("Mozilla/5.0 Firefox/140".into()),
         ended_at: None,
+        second_factor_at: None,
     };
     (token, rec)
 }

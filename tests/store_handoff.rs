@@ -103,6 +103,7 @@ async fn signed_in_as(s: &Arc<dyn Store>, login: &str) -> (Account, SessionRecor
         ip: None,
         user_agent: None,
         ended_at: None,
+        second_factor_at: None,
     };
     let insert = Change::InsertAccount { account: a.clone(), password_hash: "h".into() };
     s.commit(vec![insert, Change::InsertSession(session.clone())]).await.expect("account and session");

@@ -70,6 +70,7 @@ async fn signed_in(s: &Arc<dyn Store>, login: &str) -> (Account, propusk::domain
         ip: None,
         user_agent: None,
         ended_at: None,
+        second_factor_at: None,
     };
     s.commit(vec![
         Change::InsertAccount { account: a.clone(), password_hash: "h".into() },

@@ -15,6 +15,7 @@ mod password;
 mod protection;
 mod roster;
 mod rules;
+mod second_factor;
 mod session;
 mod sign_in;
 
@@ -31,8 +32,9 @@ pub use lifecycle::{
 pub use notify::MAX_MAIL_ATTEMPTS;
 pub use roster::{ImportOptions, ImportReport, Missing, PlannedRow, Reconciliation};
 pub use rules::{MAX_RULES_BYTES, RulesLang, RulesPolicy, rules_digest};
+pub use second_factor::{CodeOutcome, Enrolment, PENDING_TTL, PendingStep, PendingView, SecondFactorStatus};
 pub use session::CurrentSession;
-pub use sign_in::{DevicePolicy, DeviceToken, SignInRequest, SignedIn};
+pub use sign_in::{DevicePolicy, DeviceToken, SignInRequest, SignInStep, SignedIn};
 
 use crate::domain::account::{AccountStatus, ProfileError};
 use crate::domain::journal::AuditEvent;
@@ -171,6 +173,8 @@ pub struct App {
     pub settings: Settings,
     /// The role policies and resource catalogue in force, swapped on reload.
     pub policies: Arc<PolicySet>,
+    /// Encrypts second-factor secrets at rest with the master key (D-5).
+    pub sealer: Arc<dyn crate::ports::second_factor::Sealer>,
 }
 
 /// The parts an [`App`] is built from.
@@ -185,6 +189,7 @@ pub struct Parts {
     pub issuer: String,
     pub settings: Settings,
     pub policies: Arc<PolicySet>,
+    pub sealer: Arc<dyn crate::ports::second_factor::Sealer>,
 }
 
 impl App {
@@ -200,6 +205,7 @@ impl App {
             issuer: p.issuer,
             settings: p.settings,
             policies: p.policies,
+            sealer: p.sealer,
         }
     }
 
@@ -276,6 +282,7 @@ pub(crate) mod testing {
             keep_after: Duration::from_secs(86_400),
         };
         let signer = crate::keys::KeyRing::open(store.as_ref(), master, policy, clock.clone()).await.expect("keys");
+        let sealer = crate::keys::MasterKey::load_or_create(&dir.path().join("master.key")).expect("master");
         let app = App::new(Parts {
             store,
             hasher,
@@ -287,6 +294,7 @@ pub(crate) mod testing {
             issuer: "https://sso.college.example".into(),
             settings: Settings::default(),
             policies: Arc::new(PolicySet::new(shipped_policies())),
+            sealer: Arc::new(sealer),
         });
         (app, clock)
     }

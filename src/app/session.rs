@@ -36,6 +36,11 @@ impl App {
         let reason = match &account {
             Some(a) if a.status != AccountStatus::Active => Some(EndReason::AccountDisabled),
             None => Some(EndReason::AccountDisabled),
+            // D-5: an administrative account's session exists only past the second
+            // factor; one without it (a role granted later) ends.
+            Some(a) if a.roles.any_administrative() && record.second_factor_at.is_none() => {
+                Some(EndReason::SecondFactor)
+            }
             Some(_) => record.times.ended_at(now),
         };
         if let Some(reason) = reason {
@@ -53,7 +58,7 @@ impl App {
             self.store.commit(vec![Change::TouchSession { hash: hash.clone(), at: now }]).await?;
             times.last_seen_at = now;
         }
-        Ok(Some(CurrentSession { token, hash, account, times, second_factor_at: None }))
+        Ok(Some(CurrentSession { token, hash, account, times, second_factor_at: record.second_factor_at }))
     }
 
     pub async fn sign_out(&self, s: &CurrentSession, ip: Option<&str>) -> Result<(), AppError> {
@@ -154,7 +159,8 @@ mod tests {
     #[tokio::test]
     async fn idle_sessions_end_by_role() {
         let (app, clock) = testing::app().await;
-        let (admin, _) = signed_in(&app, "orlov.admin", vec![Role::EiosAdmin]).await;
+        let (admin, _, _) =
+            crate::app::second_factor::tests::enrolled_admin(&app, "orlov.admin", vec![Role::EiosAdmin]).await;
         let (student, _) = signed_in(&app, "orlov.student", vec![Role::Student]).await;
         clock.advance(Duration::from_secs(16 * 60));
         assert!(app.current_session(admin.token).await.expect("lookup").is_none());

@@ -19,10 +19,12 @@ use crate::domain::ids::{Login, SessionToken};
 use crate::domain::lockout::{LockRecord, network_of};
 use crate::domain::password::Password;
 use crate::domain::session::{SessionTimes, SignInOutcome};
+use crate::domain::time::Timestamp;
 use crate::ports::{Change, ProtectionChange, SessionRecord, SignInRecord};
 
 use super::directory::DirectoryVerdict;
 use super::oidc::{random_token, token_hash};
+use super::second_factor::PendingStep;
 use super::{App, AppError};
 
 /// How long a browser stays known to an account after its last sign-in there
@@ -84,6 +86,15 @@ pub struct SignedIn {
     pub account: Account,
 }
 
+/// Where a right password leads.
+#[derive(Debug)]
+pub enum SignInStep {
+    /// A session (and the device token the browser should keep).
+    Done(SignedIn, Option<DeviceToken>),
+    /// An administrative account (D-5): no session until the second factor is passed.
+    SecondFactor(PendingStep),
+}
+
 impl App {
     pub async fn sign_in(&self, req: SignInRequest) -> Result<SignedIn, AppError> {
         self.sign_in_from(req, None).await.map(|(signed, _)| signed)
@@ -91,12 +102,29 @@ impl App {
 
     /// Signs in from a browser that may hold a known-device token; on success also
     /// returns the token the browser should keep (the same one, or a new one), `None`
-    /// when known devices are off.
+    /// when known devices are off. An administrative account gets no session here
+    /// (`Forbidden`): it signs in through [`sign_in_start`](Self::sign_in_start) and its
+    /// second factor (D-5).
     pub async fn sign_in_from(
         &self,
         req: SignInRequest,
         device: Option<DeviceToken>,
     ) -> Result<(SignedIn, Option<DeviceToken>), AppError> {
+        match self.sign_in_start(req, device, "/account").await? {
+            SignInStep::Done(signed, device) => Ok((signed, device)),
+            SignInStep::SecondFactor(_) => Err(AppError::Forbidden),
+        }
+    }
+
+    /// Checks the password and either makes a session or, for an administrative account,
+    /// stores a pending sign-in that waits for the second factor (D-5); `next` is where
+    /// that sign-in continues once passed.
+    pub async fn sign_in_start(
+        &self,
+        req: SignInRequest,
+        device: Option<DeviceToken>,
+        next: &str,
+    ) -> Result<SignInStep, AppError> {
         let now = self.clock.now();
         let network = req.ip.as_deref().map(network_of);
         // a network caught spraying is refused before anything else.
@@ -217,17 +245,55 @@ impl App {
                 return Err(AppError::InvalidCredentials);
             }
         };
+        // D-5: the right password of an administrator is not yet a session. Nothing is
+        // written to the sign-in log here: the sign-in succeeds (or fails) at the code.
+        if account.roles.any_administrative() {
+            let step = self.begin_second_factor(&account, req.ip, record.user_agent, next, now).await?;
+            return Ok(SignInStep::SecondFactor(step));
+        }
+        let (signed, device) = self.grant_session(&account, req.ip, record.user_agent, device, None, Vec::new(), now).await?;
+        Ok(SignInStep::Done(signed, device))
+    }
+
+    /// Makes the session of a sign-in that passed every check, with the success in the
+    /// sign-in log and `extra` changes (the used code, the used pending sign-in) in the
+    /// same transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn grant_session(
+        &self,
+        account: &Account,
+        ip: Option<String>,
+        user_agent: Option<String>,
+        device: Option<DeviceToken>,
+        second_factor_at: Option<Timestamp>,
+        extra: Vec<Change>,
+        now: Timestamp,
+    ) -> Result<(SignedIn, Option<DeviceToken>), AppError> {
+        let remember = self.settings.devices.remember;
+        let device = device.filter(|_| !remember.is_zero());
+        let record = SignInRecord {
+            at: now,
+            account_id: Some(account.id.clone()),
+            login: Some(account.login.as_str().to_owned()),
+            ip: ip.clone(),
+            user_agent: user_agent.clone(),
+            network: ip.as_deref().map(network_of),
+            outcome: SignInOutcome::Success,
+        };
         let token = SessionToken::generate(&mut rand::rngs::OsRng);
         let limits = &self.settings.session_limits;
         let session = SessionRecord {
             hash: token.hash(),
             account_id: account.id.clone(),
             times: SessionTimes::start(now, limits.idle_for(&account.roles), limits),
-            ip: req.ip,
-            user_agent: record.user_agent.clone(),
+            ip,
+            user_agent,
             ended_at: None,
+            second_factor_at,
         };
-        let mut changes = vec![Change::InsertSignIn(record), Change::InsertSession(session)];
+        let mut changes = extra;
+        changes.push(Change::InsertSignIn(record));
+        changes.push(Change::InsertSession(session));
         let device = (!remember.is_zero()).then(|| device.unwrap_or_else(DeviceToken::generate));
         if let Some(d) = &device {
             changes.push(Change::Protection(ProtectionChange::RememberDevice {
@@ -245,7 +311,7 @@ impl App {
             changes.push(Change::MarkCredentialsReceived { subject: account.id.clone(), at: now });
         }
         self.store.commit(changes).await?;
-        Ok((SignedIn { token, account }, device))
+        Ok((SignedIn { token, account: account.clone() }, device))
     }
 
     /// Refuses the attempt (429, no hash) when hashes queue up, `network` failed within the

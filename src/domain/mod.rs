@@ -15,6 +15,7 @@ pub mod password;
 pub mod roster;
 pub mod session;
 pub mod time;
+pub mod totp;
 pub mod translit;
 
 pub use account::{Account, AccountStatus, NewAccount, Role, Roles};

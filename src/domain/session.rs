@@ -40,6 +40,8 @@ pub enum EndReason {
     Expired,
     PasswordChanged,
     AccountDisabled,
+    /// The second factor was reset, or an administrative session lacks it (D-5).
+    SecondFactor,
 }
 
 impl EndReason {
@@ -51,6 +53,7 @@ impl EndReason {
             EndReason::Expired => "expired",
             EndReason::PasswordChanged => "password_changed",
             EndReason::AccountDisabled => "account_disabled",
+            EndReason::SecondFactor => "second_factor",
         }
     }
 }
@@ -135,16 +138,19 @@ pub enum SignInOutcome {
     Expired,
     /// Refused without checking the password: the account is locked.
     Locked,
+    /// Right password, wrong second-factor code (D-5); counted like a wrong password.
+    BadCode,
 }
 
 impl SignInOutcome {
-    pub const ALL: [SignInOutcome; 6] = [
+    pub const ALL: [SignInOutcome; 7] = [
         SignInOutcome::Success,
         SignInOutcome::BadPassword,
         SignInOutcome::UnknownLogin,
         SignInOutcome::Disabled,
         SignInOutcome::Expired,
         SignInOutcome::Locked,
+        SignInOutcome::BadCode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -155,6 +161,7 @@ impl SignInOutcome {
             SignInOutcome::Disabled => "disabled",
             SignInOutcome::Expired => "expired",
             SignInOutcome::Locked => "locked",
+            SignInOutcome::BadCode => "bad_code",
         }
     }
 

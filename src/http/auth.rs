@@ -11,7 +11,7 @@ use super::error::HttpError;
 use super::extract::{ClientInfo, Form, MaybeSigned, PRE_CSRF_COOKIE, SESSION_COOKIE, Signed, cookie, local_path};
 use super::i18n::Lang;
 use super::{AppState, csrf_ok, host_cookie, pages};
-use crate::app::{AppError, DeviceToken, SignInRequest};
+use crate::app::{AppError, DeviceToken, SignInRequest, SignInStep};
 use crate::domain::password::Password;
 
 #[derive(Deserialize)]
@@ -62,6 +62,13 @@ fn form_response(
     resp
 }
 
+/// The sign-in form answering "wrong login or password" (401): also the answer of a
+/// second-factor step refused by a lock (D-1, no enumeration).
+pub(super) fn invalid_credentials_page(headers: &HeaderMap, lang: Lang, login: &str, next: &str) -> Response {
+    let t = lang.t();
+    form_response(headers, lang, StatusCode::UNAUTHORIZED, Some(t.invalid_credentials), None, login, next)
+}
+
 /// The known-device cookie: set after a successful sign-in, it gives this browser's
 /// later sign-ins to the same account priority on the password hashing pool.
 pub const DEVICE_COOKIE: &str = "__Host-propusk-device";
@@ -101,8 +108,10 @@ pub async fn sign_in(
     };
     let t = lang.t();
     let device = cookie(&headers, DEVICE_COOKIE).and_then(DeviceToken::from_cookie);
-    match state.app.sign_in_from(req, device).await {
-        Ok((signed, device)) => {
+    match state.app.sign_in_start(req, device, &next).await {
+        // D-5: an administrator continues with the second factor.
+        Ok(SignInStep::SecondFactor(p)) => Ok(super::second_factor::pending_response(&p)),
+        Ok(SignInStep::Done(signed, device)) => {
             tracing::info!(login = %signed.account.login, ip = ?client.ip, "signed in");
             let to = if signed.account.password_must_change {
                 if next == "/account" {

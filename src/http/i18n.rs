@@ -391,12 +391,14 @@ impl Lang {
             (Lang::Ru, SignInOutcome::Disabled) => "учётная запись недоступна",
             (Lang::Ru, SignInOutcome::Expired) => "выданный пароль истёк",
             (Lang::Ru, SignInOutcome::Locked) => "отклонено: учётная запись заблокирована",
+            (Lang::Ru, SignInOutcome::BadCode) => "неверный код второго фактора",
             (Lang::En, SignInOutcome::Success) => "success",
             (Lang::En, SignInOutcome::BadPassword) => "wrong password",
             (Lang::En, SignInOutcome::UnknownLogin) => "unknown login",
             (Lang::En, SignInOutcome::Disabled) => "account unavailable",
             (Lang::En, SignInOutcome::Expired) => "issued password expired",
             (Lang::En, SignInOutcome::Locked) => "refused: account locked",
+            (Lang::En, SignInOutcome::BadCode) => "wrong second-factor code",
         }
     }
 
@@ -453,6 +455,10 @@ impl Lang {
         }
     }
 }
+
+#[path = "i18n_second_factor.rs"]
+mod second_factor;
+pub use second_factor::SecondFactorTexts;
 
 #[cfg(test)]
 mod tests {

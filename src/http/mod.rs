@@ -16,6 +16,8 @@ mod meta;
 mod oidc;
 pub mod pages;
 mod roster;
+mod second_factor;
+pub mod pages_second_factor;
 mod rules;
 #[cfg(test)]
 mod tests;
@@ -53,6 +55,12 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(meta::home))
         .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .route("/sign-out", post(auth::sign_out))
+        .route("/sign-in/second-factor", get(second_factor::page).post(second_factor::submit))
+        .route("/sign-in/second-factor/saved", post(second_factor::saved))
+        .route("/account/second-factor", get(second_factor::account_page))
+        .route("/account/second-factor/reenrol", post(second_factor::reenrol))
+        .route("/account/second-factor/confirm", post(second_factor::confirm))
+        .route("/account/second-factor/recovery", post(second_factor::recovery))
         .route("/account", get(account::overview))
         .route("/account/password", get(account::password_page).post(account::change_password))
         .route("/account/sessions/end", post(account::end_session))

@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod oidc;
 pub mod protection;
 pub mod rules;
+pub mod second_factor;
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ pub use access::{AccessChange, AccessStore, AuditRecord};
 pub use directory::{DirectoryChange, DirectoryStore};
 pub use oidc::{LogoutSender, OidcChange, OidcStore, TokenSigner};
 pub use protection::{ProtectionChange, ProtectionStore, SecurityEvent};
+pub use second_factor::{SecondFactorChange, SecondFactorStore};
 
 use crate::domain::account::{Account, AccountStatus, Role, Roles};
 use crate::domain::ids::{AccountId, Login, SessionTokenHash};
@@ -61,6 +63,8 @@ pub struct SessionRecord {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub ended_at: Option<Timestamp>,
+    /// When the session passed the second factor (D-5); `None` without one.
+    pub second_factor_at: Option<Timestamp>,
 }
 
 /// One sign-in attempt.
@@ -146,12 +150,13 @@ pub enum Change {
     Lifecycle(lifecycle::LifecycleChange),
     Directory(DirectoryChange),
     Rules(rules::RulesChange),
+    SecondFactor(SecondFactorChange),
 }
 
 /// The storage port.
 #[async_trait]
 pub trait Store:
-    OidcStore + ProtectionStore + AccessStore + lifecycle::LifecycleStore + DirectoryStore + rules::RulesStore + Send + Sync + 'static
+    OidcStore + ProtectionStore + AccessStore + lifecycle::LifecycleStore + DirectoryStore + rules::RulesStore + SecondFactorStore + Send + Sync + 'static
 {
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

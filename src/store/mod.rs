@@ -19,6 +19,8 @@ mod sql_lifecycle;
 mod sql_directory;
 #[macro_use]
 mod sql_rules;
+#[macro_use]
+mod sql_second_factor;
 mod postgres;
 mod sqlite;
 

@@ -9,7 +9,8 @@ macro_rules! sql_store {
         const ACCOUNT_COLUMNS: &str = "id, login, full_name, email, roles, study_group, department, \
              external_id, status, password_must_change, password_expires_at, created_at, updated_at";
         const SESSION_COLUMNS: &str =
-            "hash, account_id, created_at, last_seen_at, idle_timeout_ms, expires_at, ip, user_agent, ended_at";
+            "hash, account_id, created_at, last_seen_at, idle_timeout_ms, expires_at, ip, user_agent, ended_at, \
+             second_factor_at";
 
         fn account_from_row(row: &$row) -> Result<$crate::domain::Account, sqlx::Error> {
             use sqlx::Row as _;
@@ -52,6 +53,9 @@ macro_rules! sql_store {
                 ip: row.try_get("ip")?,
                 user_agent: row.try_get("user_agent")?,
                 ended_at: row.try_get::<Option<i64>, _>("ended_at")?.map($crate::domain::Timestamp::from_millis),
+                second_factor_at: row
+                    .try_get::<Option<i64>, _>("second_factor_at")?
+                    .map($crate::domain::Timestamp::from_millis),
             })
         }
 
@@ -169,7 +173,7 @@ macro_rules! sql_store {
                 Change::InsertSession(s) => {
                     sqlx::query(
                         "INSERT INTO sessions (hash, account_id, created_at, last_seen_at, idle_timeout_ms, \
-                         expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                         expires_at, ip, user_agent, second_factor_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
                     .bind(s.hash.as_str())
                     .bind(s.account_id.as_str())
@@ -179,6 +183,7 @@ macro_rules! sql_store {
                     .bind(s.times.expires_at.as_millis())
                     .bind(&s.ip)
                     .bind(&s.user_agent)
+                    .bind(s.second_factor_at.map(|t| t.as_millis()))
                     .execute(conn)
                     .await
                     .map_err(map_err)?;
@@ -242,6 +247,7 @@ macro_rules! sql_store {
                 Change::Lifecycle(c) => apply_lifecycle(conn, c).await?,
                 Change::Directory(c) => apply_directory(conn, c).await?,
                 Change::Rules(c) => apply_rules(conn, c).await?,
+                Change::SecondFactor(c) => apply_second_factor(conn, c).await?,
                 Change::Oidc(c) => apply_oidc(conn, c).await?,
                 Change::InsertAudit(e) => {
                     sqlx::query(

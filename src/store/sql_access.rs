@@ -179,7 +179,8 @@ macro_rules! sql_access_store {
                     format!(
                         "SELECT {}, s.hash AS s_hash, s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
                          s.idle_timeout_ms AS s_idle_timeout_ms, s.expires_at AS s_expires_at, s.ip AS s_ip, \
-                         s.user_agent AS s_user_agent, s.ended_at AS s_ended_at, r.resource AS r_resource, \
+                         s.user_agent AS s_user_agent, s.ended_at AS s_ended_at, \
+                         s.second_factor_at AS s_second_factor_at, r.resource AS r_resource, \
                          r.reason AS r_reason, r.until AS r_until, r.set_by AS r_set_by \
                          FROM sessions s JOIN accounts a ON a.id = s.account_id \
                          LEFT JOIN restrictions r ON r.account_id = s.account_id \
@@ -211,6 +212,7 @@ macro_rules! sql_access_store {
                         ip: first.try_get("s_ip")?,
                         user_agent: first.try_get("s_user_agent")?,
                         ended_at: first.try_get::<Option<i64>, _>("s_ended_at")?.map(ms),
+                        second_factor_at: first.try_get::<Option<i64>, _>("s_second_factor_at")?.map(ms),
                     };
                     let mut restrictions = Vec::new();
                     for r in &rows {

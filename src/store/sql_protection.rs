@@ -219,7 +219,7 @@ macro_rules! sql_protection_store {
                 use sqlx::Row as _;
                 let row = sqlx::query(
                     "SELECT COUNT(*) AS n FROM sign_ins WHERE account_id = $1 AND at >= $2 \
-                     AND outcome = 'bad_password' AND ($3 IS NULL OR network = $3)",
+                     AND outcome IN ('bad_password', 'bad_code') AND ($3 IS NULL OR network = $3)",
                 )
                 .bind(account.as_str())
                 .bind(since.as_millis())

@@ -191,6 +191,7 @@ pub async fn app(store: Arc<dyn Store>, clock: Arc<TestClock>, policies: &std::p
         keep_after: Duration::from_secs(86_400),
     };
     let signer = propusk::keys::KeyRing::open(store.as_ref(), master, key_policy, clock.clone()).await.expect("keys");
+    let sealer = propusk::keys::MasterKey::load_or_create(&policies.join("master.key")).expect("master");
     let policies = propusk::policy::Policies::load(policies).expect("policies");
     App::new(Parts {
         store,
@@ -203,6 +204,7 @@ pub async fn app(store: Arc<dyn Store>, clock: Arc<TestClock>, policies: &std::p
         issuer: "https://sso.college.example".into(),
         settings: Settings::default(),
         policies: Arc::new(PolicySet::new(policies)),
+        sealer: Arc::new(sealer),
     })
 }
 

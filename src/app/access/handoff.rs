@@ -108,6 +108,7 @@ impl App {
         if found.session.ended_at.is_some()
             || times.ended_at(now).is_some()
             || found.account.status != AccountStatus::Active
+            || (found.account.roles.any_administrative() && found.session.second_factor_at.is_none())
         {
             return Ok(None);
         }
