@@ -30,6 +30,8 @@ pub struct AccountOverview {
     pub recent_sign_ins: Vec<SignInRecord>,
     /// The resources this person may use now: the launcher.
     pub launcher: Vec<crate::policy::Resource>,
+    /// Announcements in force for this person's roles.
+    pub announcements: Vec<crate::ports::console::Announcement>,
 }
 
 const HISTORY: u32 = 100;
@@ -73,6 +75,7 @@ impl App {
             sessions,
             recent_sign_ins: history.into_iter().take(RECENT).collect(),
             launcher: self.launcher(&s.account).await?,
+            announcements: self.announcements_for(Some(&s.account.roles)).await?,
         })
     }
 }

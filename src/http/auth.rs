@@ -26,6 +26,7 @@ pub struct SignInQuery {
 
 /// The sign-in form. A fresh anti-forgery cookie is set when the browser has none.
 pub async fn sign_in_page(
+    State(state): State<AppState>,
     MaybeSigned(session): MaybeSigned,
     lang: Lang,
     Query(q): Query<SignInQuery>,
@@ -37,7 +38,16 @@ pub async fn sign_in_page(
     }
     let notice = q.signed_out.is_some().then_some(lang.t().signed_out);
     let login: String = q.login.unwrap_or_default().chars().take(64).collect();
-    form_response(&headers, lang, StatusCode::OK, None, notice, &login, &next)
+    // announcements for everyone (and maintenance windows) above the form. A
+    // store that does not answer must not keep anyone from the form.
+    let banner = match state.app.announcements_for(None).await {
+        Ok(list) => super::admin::notices::banner(lang, &list),
+        Err(e) => {
+            tracing::warn!(error = %e, "announcements could not be read");
+            maud::Markup::default()
+        }
+    };
+    form_response_with(&headers, lang, StatusCode::OK, None, notice, &login, &next, banner)
 }
 
 fn form_response(
@@ -49,13 +59,27 @@ fn form_response(
     login: &str,
     next: &str,
 ) -> Response {
+    form_response_with(headers, lang, status, error, notice, login, next, maud::Markup::default())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn form_response_with(
+    headers: &HeaderMap,
+    lang: Lang,
+    status: StatusCode,
+    error: Option<&str>,
+    notice: Option<&str>,
+    login: &str,
+    next: &str,
+    banner: maud::Markup,
+) -> Response {
     let existing = cookie(headers, PRE_CSRF_COOKIE).filter(|v| v.len() == 43).map(str::to_owned);
     let token = existing.clone().unwrap_or_else(|| {
         let mut b = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut b);
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
     });
-    let mut resp = (status, pages::sign_in(lang, &token, error, notice, login, next)).into_response();
+    let mut resp = (status, pages::sign_in(lang, &token, error, notice, login, next, banner)).into_response();
     if existing.is_none() {
         resp.headers_mut().append(header::SET_COOKIE, host_cookie(PRE_CSRF_COOKIE, &token, None));
     }

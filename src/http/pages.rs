@@ -36,6 +36,7 @@ pub fn layout(f: &Frame<'_>, flash: Option<Flash<'_>>, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (f.title) " · " (t.product) }
                 link rel="stylesheet" href="/static/propusk.css";
+                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
             }
             body {
                 a.skip href="#main" { (t.skip_to_content) }
@@ -72,7 +73,15 @@ pub fn layout(f: &Frame<'_>, flash: Option<Flash<'_>>, body: Markup) -> Markup {
     }
 }
 
-pub fn sign_in(lang: Lang, csrf: &str, error: Option<&str>, notice: Option<&str>, login: &str, next: &str) -> Markup {
+pub fn sign_in(
+    lang: Lang,
+    csrf: &str,
+    error: Option<&str>,
+    notice: Option<&str>,
+    login: &str,
+    next: &str,
+    announcements: Markup,
+) -> Markup {
     let t = lang.t();
     let frame = Frame { lang, title: t.sign_in_title, signed_in: None, here: "/sign-in" };
     let flash = error.map(Flash::Error).or(notice.map(Flash::Notice));
@@ -81,6 +90,7 @@ pub fn sign_in(lang: Lang, csrf: &str, error: Option<&str>, notice: Option<&str>
         &frame,
         flash,
         html! {
+            (announcements)
             p { (t.sign_in_intro) }
             form.card method="post" action="/sign-in" {
                 input type="hidden" name="csrf" value=(csrf);
@@ -103,6 +113,7 @@ pub fn sign_in(lang: Lang, csrf: &str, error: Option<&str>, notice: Option<&str>
             }
             p.hint { (t.contact_admin) }
             p { a href="/compromised" { (t.compromised_link) } }
+            p { a href="/access-request" { (if lang == Lang::Ru { "Не могу войти: обратиться к администратору" } else { "I cannot sign in: ask the administrator" }) } }
         },
     )
 }
@@ -155,6 +166,7 @@ pub fn account(lang: Lang, csrf: &str, o: &AccountOverview, notice: Option<&str>
         &frame,
         notice.map(Flash::Notice),
         html! {
+            (super::admin::notices::banner(lang, &o.announcements))
             (launcher(lang, &o.launcher))
             section aria-labelledby="h-profile" {
                 h2 #h-profile { (t.profile) }

@@ -9,7 +9,7 @@
 mod api;
 mod inspectors;
 mod journals;
-mod notices;
+pub mod notices;
 mod register;
 mod reports;
 pub mod requests;
