@@ -68,6 +68,18 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// The site's icon (browsers ask for one on every site; without it, a 404 each time).
+pub async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
+        ],
+        include_str!("../../static/favicon.svg"),
+    )
+        .into_response()
+}
+
 pub async fn not_found(lang: Lang) -> HttpError {
     HttpError::NotFound(lang)
 }

@@ -16,6 +16,7 @@ mod meta;
 mod oidc;
 pub mod pages;
 mod roster;
+mod rules;
 mod second_factor;
 pub mod pages_second_factor;
 mod rules;
@@ -76,6 +77,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
         .route("/static/propusk.css", get(meta::stylesheet))
+        .route("/static/favicon.svg", get(meta::favicon))
+        .route("/favicon.ico", get(meta::favicon))
         .merge(oidc::routes())
         .route(roster::IMPORT_PATH, post(roster::import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)))
         .fallback(meta::not_found)
