@@ -64,6 +64,8 @@ impl std::fmt::Debug for Enrolment {
 #[derive(Debug)]
 pub struct PendingView {
     pub login: Login,
+    /// Where the sign-in continues (the sign-in form's `next`).
+    pub next: String,
     pub stage: PendingStage,
     pub enrolment: Option<Enrolment>,
 }
@@ -176,7 +178,7 @@ impl App {
             }
             _ => None,
         };
-        Ok(Some(PendingView { login: account.login, stage: p.stage, enrolment }))
+        Ok(Some(PendingView { login: account.login, next: p.next, stage: p.stage, enrolment }))
     }
 
     /// A code (or recovery code) typed at sign-in. `Err(NotFound)`: no live pending

@@ -46,6 +46,13 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove an account's second factor (D-5): its sessions end and the person enrols
+    /// again at the next sign-in; journaled in the audit log with the reason.
+    ResetSecondFactor {
+        login: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Make an account usable again.
     Activate {
         login: String,
@@ -251,6 +258,13 @@ pub async fn run_user(config: &Config, cmd: UserCommand) -> ExitCode {
         UserCommand::Suspend { login, reason, json: as_json } => {
             done(app.suspend(&actor, &login, &reason).await, as_json, "Suspended")
         }
+        UserCommand::ResetSecondFactor { login, reason } => match app.reset_second_factor(&actor, &login, &reason).await {
+            Ok(()) => {
+                println!("Second factor reset: {login} enrols again at the next sign-in; their sessions have ended.");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
         UserCommand::Activate { login, reason, json: as_json } => {
             done(app.activate(&actor, &login, &reason).await, as_json, "Activated")
         }

@@ -107,6 +107,8 @@ pub async fn submit(
     }
     let device = cookie(&headers, DEVICE_COOKIE).and_then(DeviceToken::from_cookie);
     let code: String = form.code.chars().take(64).collect();
+    // For a lock's answer, which must be the wrong-password page to the letter.
+    let before = state.app.pending_sign_in(token).await.map_err(HttpError::app(lang))?;
     match state.app.submit_second_factor(token, &code, device).await {
         Ok(CodeOutcome::Done(signed, device, next)) => {
             tracing::info!(login = %signed.account.login, ip = ?client.ip, "signed in with a second factor");
@@ -125,7 +127,8 @@ pub async fn submit(
         }
         Err(AppError::InvalidCredentials) => {
             tracing::info!(ip = ?client.ip, "second factor refused: account locked");
-            let mut resp = invalid_credentials_page(&headers, lang, "", "/account");
+            let (login, next) = before.map(|v| (v.login.as_str().to_owned(), v.next)).unwrap_or_default();
+            let mut resp = invalid_credentials_page(&headers, lang, &login, &next);
             resp.headers_mut().append(header::SET_COOKIE, host_cookie(PENDING_COOKIE, "", Some(0)));
             Ok(resp)
         }

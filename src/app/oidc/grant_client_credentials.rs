@@ -38,6 +38,7 @@ impl App {
             family: None,
             nonce: None,
             auth_time: None,
+            second_factor: None,
         })?;
         changes.push(Change::InsertAudit(self.audit(
             client.id.as_str(),

@@ -51,6 +51,8 @@ impl App {
             .filter(|a| a.status == AccountStatus::Active)
             .ok_or_else(|| OAuthError::invalid_grant("the account is not active"))?;
         let scopes = Scopes::parse_known(&record.scope);
+        let second_factor =
+            self.store.find_session(&record.session_hash).await?.map(|s| s.second_factor_at.is_some());
         let (response, mut changes) = self.mint(Grant {
             client,
             account: Some(&account),
@@ -60,6 +62,7 @@ impl App {
             family: Some(random_token()),
             nonce: record.nonce.as_deref(),
             auth_time: Some(record.auth_time),
+            second_factor,
         })?;
         changes.insert(0, Change::Oidc(OidcChange::UseCode { code_hash: hash.clone(), at: now }));
         changes.push(Change::InsertAudit(self.audit(

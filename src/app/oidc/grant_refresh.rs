@@ -60,6 +60,7 @@ impl App {
             family: Some(family.clone()),
             nonce: None,
             auth_time: None,
+            second_factor: None,
         })?;
         changes.insert(0, Change::Oidc(OidcChange::RotateRefresh { token_hash: hash, at: now }));
         match self.store.commit(changes).await {

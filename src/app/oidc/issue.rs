@@ -23,6 +23,9 @@ pub(super) struct Grant<'a> {
     pub family: Option<String>,
     pub nonce: Option<&'a str>,
     pub auth_time: Option<Timestamp>,
+    /// Whether the session passed the second factor (D-5): the ID token's `amr`
+    /// (RFC 8176 `pwd`, `otp`); `None` when no sign-in stands behind the grant.
+    pub second_factor: Option<bool>,
 }
 
 impl App {
@@ -82,6 +85,16 @@ impl App {
         claims.insert("at_hash".into(), Value::String(at_hash(access)));
         if let Some(t) = g.auth_time {
             claims.insert("auth_time".into(), json!(t.as_millis() / 1000));
+        }
+        // OIDC Core §2 `amr`, with RFC 8176 §2 values.
+        match g.second_factor {
+            Some(true) => {
+                claims.insert("amr".into(), json!(["pwd", "otp"]));
+            }
+            Some(false) => {
+                claims.insert("amr".into(), json!(["pwd"]));
+            }
+            None => {}
         }
         if let Some(n) = g.nonce {
             claims.insert("nonce".into(), Value::String(n.to_owned()));
