@@ -491,7 +491,7 @@ pub fn rules(lang: Lang, csrf: &str, v: &RulesView<'_>) -> Markup {
         &frame,
         flash,
         html! {
-            p.hint { (t.rules_version) " " (v.version.number) ", " (v.version.published_at.to_human()) " UTC" }
+            p.hint { (t.rules_version) " " (v.version.number) ", " (v.version.published_at.to_human()) }
             @if let Some(n) = note { p { (n) } }
             article.rules lang=(text_lang.code()) aria-label=(t.rules_title) { (rules_text(text)) }
             @if v.pending {
