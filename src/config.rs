@@ -46,6 +46,7 @@ pub struct RawConfig {
     pub mail: RawMail,
     pub lifecycle: RawLifecycle,
     pub directory: RawDirectory,
+    pub audit: RawAudit,
     pub log: RawLog,
     pub rules: RawRules,
     /// OpenID Connect clients declared in the file (`[[client]]`), kept in step at start.
@@ -313,6 +314,7 @@ pub struct Config {
     pub mail: Option<MailConfig>,
     pub lifecycle: LifecycleConfig,
     pub directory: DirectoryConfig,
+    pub audit: AuditConfig,
 }
 
 /// A value that may carry a password (a database URL): `Debug` hides the user-info part.
@@ -516,6 +518,7 @@ impl RawConfig {
         let mail = mail_config(&self.mail)?;
         let lifecycle = lifecycle_config(&self.lifecycle)?;
         let directory = directory_config(&self.directory)?;
+        let audit = audit_config(&self.audit)?;
         let clients =
             self.client.iter().enumerate().map(|(i, c)| declared_client(i, c)).collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
@@ -565,6 +568,7 @@ impl RawConfig {
             mail,
             lifecycle,
             directory,
+            audit,
         })
     }
 }
@@ -606,3 +610,7 @@ pub use lifecycle::{LifecycleConfig, RawLifecycle};
 mod directory;
 use directory::directory_config;
 pub use directory::{DirectoryConfig, RawDirectory};
+#[path = "config_audit.rs"]
+mod audit;
+use audit::audit_config;
+pub use audit::{AuditConfig, RawAudit};

@@ -108,6 +108,7 @@ pub async fn serve(
     let directory_worker = tokio::spawn(app.clone().directory_worker(config.directory.sync_interval));
     let reloader = tokio::spawn(watch_policies(app.clone(), config.policies_dir.clone()));
     let scheduler = config.lifecycle.scheduler_interval.map(|every| tokio::spawn(run_scheduler(app.clone(), every)));
+    let retention = tokio::spawn(run_retention(app.clone(), config.audit.retention));
     let state = AppState { app, trusted_proxies: Arc::new(config.trusted_proxies.clone()), limits };
     let service = router(state)
         .layer(axum::middleware::from_fn_with_state(config.body_timeout, crate::http::read_body_within))
@@ -154,6 +155,7 @@ pub async fn serve(
     if let Some(s) = scheduler {
         s.abort();
     }
+    retention.abort();
     tracing::info!("stopped");
     Ok(())
 }
@@ -230,6 +232,23 @@ async fn run_scheduler(app: App, every: Duration) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "the deprovisioning scheduler could not run"),
+        }
+    }
+}
+
+/// The audit log's retention (D-10): once a day, starting a minute after start, the
+/// entries older than `audit.retention_days` go, the chain kept verifiable by its anchor.
+/// Several nodes may run it: the second finds nothing left to remove.
+async fn run_retention(app: App, retention: Duration) {
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let mut tick = tokio::time::interval(Duration::from_secs(86_400));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match app.prune_audit(&Actor::system(), retention).await {
+            Ok(r) if r.removed > 0 => tracing::info!(removed = r.removed, through_seq = r.through_seq, "audit retention"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "the audit retention prune could not run"),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! HTTP types, cookies or SQL; a tidy test keeps framework crates out of it.
 
 mod access;
+mod audit;
 mod account;
 mod admin;
 mod directory;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use access::{ForwardAuth, Identity, PolicySet};
+pub use audit::{ChainReport, ExportFormat, MAX_PAGE, Page, PruneReport, csv_cell, csv_row};
 pub use account::{AccountOverview, SessionView};
 pub use admin::{Actor, IssuedCredential, UserDetails};
 pub use directory::{MAX_DIRECTORY_ATTEMPTS, SyncReport};

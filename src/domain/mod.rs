@@ -6,6 +6,7 @@
 //! import tokio, axum, sqlx, ldap3, rustls or governor (a tidy test enforces it).
 
 pub mod account;
+pub mod chain;
 pub mod ids;
 pub mod journal;
 pub mod lifecycle;

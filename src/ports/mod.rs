@@ -9,6 +9,7 @@
 //! either wholly there or not at all.
 
 pub mod access;
+pub mod audit;
 pub mod directory;
 pub mod lifecycle;
 pub mod oidc;
@@ -144,6 +145,12 @@ pub enum Change {
     },
     InsertSignIn(SignInRecord),
     InsertAudit(AuditEvent),
+    /// Removes the entries of a chained log up to `through_index` (its place in the
+    /// chain) and keeps the last one removed as the chain's anchor (D-10 retention).
+    PruneChain {
+        log: crate::domain::chain::ChainLog,
+        through_index: i64,
+    },
     Oidc(OidcChange),
     Protection(ProtectionChange),
     Access(AccessChange),
@@ -156,7 +163,7 @@ pub enum Change {
 /// The storage port.
 #[async_trait]
 pub trait Store:
-    OidcStore + ProtectionStore + AccessStore + lifecycle::LifecycleStore + DirectoryStore + rules::RulesStore + SecondFactorStore + Send + Sync + 'static
+    audit::AuditStore + OidcStore + ProtectionStore + AccessStore + lifecycle::LifecycleStore + DirectoryStore + rules::RulesStore + SecondFactorStore + Send + Sync + 'static
 {
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -18,6 +18,10 @@ mod sql_lifecycle;
 #[macro_use]
 mod sql_directory;
 #[macro_use]
+mod sql_chain;
+#[macro_use]
+mod sql_chain_read;
+#[macro_use]
 mod sql_rules;
 #[macro_use]
 mod sql_second_factor;

@@ -25,6 +25,7 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+        seal_chains(&pool).await?;
         Ok(Self { pool })
     }
 
@@ -43,5 +44,6 @@ sql_protection_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_access_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_lifecycle_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_directory_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
+sql_chain_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_rules_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_second_factor_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);

@@ -63,13 +63,14 @@ macro_rules! sql_store {
             if done == 0 { Err($crate::ports::StoreError::NotFound(what)) } else { Ok(()) }
         }
 
-        /// Applies `changes` in order on `conn`, which the caller has put inside a transaction
-        /// (or a savepoint); stops at the first error and leaves the rollback to the caller.
+        /// Applies `changes` in order on `conn` (the chained appends last, see `chain_last`),
+        /// which the caller has put inside a transaction (or a savepoint); stops at the first
+        /// error and leaves the rollback to the caller.
         async fn apply_all(
             conn: &mut <$db as sqlx::Database>::Connection,
             changes: Vec<$crate::ports::Change>,
         ) -> Result<(), $crate::ports::StoreError> {
-            for change in changes {
+            for change in chain_last(changes) {
                 apply(&mut *conn, change).await?;
             }
             Ok(())
@@ -143,22 +144,7 @@ macro_rules! sql_store {
                     .map_err(map_err)?;
                     expect_row(r.rows_affected(), "account")?;
                 }
-                Change::InsertCredentialIssue(i) => {
-                    sqlx::query(
-                        "INSERT INTO credential_journal (subject_id, subject_login, issued_by, issued_at, \
-                         kind, channel, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(i.subject.as_str())
-                    .bind(i.subject_login.as_str())
-                    .bind(&i.issued_by)
-                    .bind(i.issued_at.as_millis())
-                    .bind(i.kind.as_str())
-                    .bind(i.channel.as_str())
-                    .bind(i.expires_at.as_millis())
-                    .execute(conn)
-                    .await
-                    .map_err(map_err)?;
-                }
+                Change::InsertCredentialIssue(i) => append_journal(conn, i).await?,
                 Change::MarkCredentialsReceived { subject, at } => {
                     sqlx::query(
                         "UPDATE credential_journal SET received_at = $1 \
@@ -249,22 +235,8 @@ macro_rules! sql_store {
                 Change::Rules(c) => apply_rules(conn, c).await?,
                 Change::SecondFactor(c) => apply_second_factor(conn, c).await?,
                 Change::Oidc(c) => apply_oidc(conn, c).await?,
-                Change::InsertAudit(e) => {
-                    sqlx::query(
-                        "INSERT INTO audit_log (at, actor, action, subject, ip, outcome, detail) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(e.at.as_millis())
-                    .bind(&e.actor)
-                    .bind(e.action)
-                    .bind(&e.subject)
-                    .bind(&e.ip)
-                    .bind(e.outcome)
-                    .bind(&e.detail)
-                    .execute(conn)
-                    .await
-                    .map_err(map_err)?;
-                }
+                Change::InsertAudit(e) => append_audit(conn, e).await?,
+                Change::PruneChain { log, through_index } => prune_chain(conn, log, through_index).await?,
             }
             Ok(())
         }

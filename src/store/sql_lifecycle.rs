@@ -341,7 +341,13 @@ macro_rules! sql_lifecycle_store {
             expect_row(r.rows_affected(), "account")?;
             // (statement, binds its pseudonym, binds the account id, binds the old login)
             let statements: [(&str, bool, bool, bool); 9] = [
-                ("UPDATE credential_journal SET subject_login = $1 WHERE subject_id = $2", true, true, false),
+                // The chained logs forget the salt of each rewritten field (invariant 20).
+                (
+                    "UPDATE credential_journal SET subject_login = $1, login_salt = NULL WHERE subject_id = $2",
+                    true,
+                    true,
+                    false,
+                ),
                 ("UPDATE sign_ins SET login = $1 WHERE account_id = $2", true, true, false),
                 ("UPDATE lifecycle_cases SET subject = $1 WHERE account_id = $2", true, true, false),
                 (
@@ -351,8 +357,14 @@ macro_rules! sql_lifecycle_store {
                     true,
                 ),
                 ("DELETE FROM known_devices WHERE account_id = $1", false, true, false),
-                ("UPDATE audit_log SET subject = $1, detail = REPLACE(detail, $2, $1) WHERE subject = $2", true, false, true),
-                ("UPDATE audit_log SET actor = $1 WHERE actor = $2", true, false, true),
+                (
+                    "UPDATE audit_log SET subject = $1, detail = REPLACE(detail, $2, $1), subject_salt = NULL \
+                     WHERE subject = $2",
+                    true,
+                    false,
+                    true,
+                ),
+                ("UPDATE audit_log SET actor = $1, actor_salt = NULL WHERE actor = $2", true, false, true),
                 ("UPDATE sign_ins SET login = $1 WHERE login = $2", true, false, true),
                 ("DELETE FROM mail_outbox WHERE login = $1", false, false, true),
             ];

@@ -80,6 +80,7 @@ impl SqliteStore {
             .run(&write_pool)
             .await
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+        seal_chains(&write_pool).await?;
         let pool = if in_memory {
             write_pool.clone()
         } else {
@@ -209,6 +210,7 @@ sql_protection_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_access_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_lifecycle_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_directory_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+sql_chain_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_rules_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_second_factor_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 

@@ -47,6 +47,15 @@ impl Db {
         Db { store, _dir: None, pg_name: Some(name) }
     }
 
+    /// The database's URL, for a test that reaches under the store (or a second process).
+    pub fn url(&self) -> String {
+        match (&self.pg_name, &self._dir) {
+            (Some(name), _) => format!("{}/{name}", pg_base()),
+            (None, Some(dir)) => format!("sqlite:{}", dir.path().join("t.db").display()),
+            (None, None) => unreachable!("a store is SQLite or PostgreSQL"),
+        }
+    }
+
     /// A second store on the same database, as another node would open it.
     pub async fn reopen(&self) -> Arc<dyn Store> {
         let url = match (&self.pg_name, &self._dir) {
