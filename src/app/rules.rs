@@ -204,7 +204,6 @@ mod tests {
     use crate::app::{Actor, SignInRequest};
     use crate::domain::account::{NewAccount, Role};
     use crate::domain::journal::Channel;
-    use crate::domain::password::Password;
 
     async fn person(app: &App) -> CurrentSession {
         let new = NewAccount {
