@@ -50,10 +50,8 @@ async fn enrol(server: &Server, c: &reqwest::Client, login: &str, password: &str
     let r = submit_code(server, c, &code_at(&secret, now_plus(0))).await;
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.expect("body");
-    let codes: Vec<String> = page
-        .match_indices("<li><code>")
-        .map(|(i, _)| page[i + 10..i + 10 + 12].to_owned())
-        .collect();
+    let codes: Vec<String> =
+        page.match_indices("<li><code>").map(|(i, _)| page[i + 10..i + 10 + 12].to_owned()).collect();
     assert_eq!(codes.len(), 10, "ten recovery codes shown once: {page}");
     let csrf = input_value(&page, "csrf").expect("csrf");
     let r = post(server, c, "/sign-in/second-factor/saved", &[("csrf", &csrf)]).await;

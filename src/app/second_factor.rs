@@ -72,6 +72,7 @@ pub struct PendingView {
 
 /// The answer to a code typed at sign-in.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // made once per sign-in, moved once
 pub enum CodeOutcome {
     /// Signed in: the session, the device token to keep, and where to go.
     Done(SignedIn, Option<DeviceToken>, String),
@@ -258,16 +259,14 @@ impl App {
         token: &str,
         device: Option<DeviceToken>,
     ) -> Result<(SignedIn, Option<DeviceToken>, String), AppError> {
-        let Some((p, account)) = self.live_pending(token).await?.filter(|(p, _)| p.stage == PendingStage::Saved)
-        else {
+        let Some((p, account)) = self.live_pending(token).await?.filter(|(p, _)| p.stage == PendingStage::Saved) else {
             return Err(AppError::NotFound("pending sign-in"));
         };
         let now = self.clock.now();
         let changes =
             vec![Change::SecondFactor(SecondFactorChange::UsePending { token_hash: p.token_hash.clone(), at: now })];
-        let (signed, device) = self
-            .grant_session(&account, p.ip.clone(), p.user_agent.clone(), device, Some(now), changes, now)
-            .await?;
+        let (signed, device) =
+            self.grant_session(&account, p.ip.clone(), p.user_agent.clone(), device, Some(now), changes, now).await?;
         Ok((signed, device, p.next))
     }
 
@@ -302,7 +301,11 @@ impl App {
         let left = unused.count().saturating_sub(1);
         tracing::info!(login = %login, left, "recovery code used");
         Ok(Some(vec![
-            Change::SecondFactor(SecondFactorChange::UseRecoveryCode { account: account.clone(), code_hash: hash, at: now }),
+            Change::SecondFactor(SecondFactorChange::UseRecoveryCode {
+                account: account.clone(),
+                code_hash: hash,
+                at: now,
+            }),
             Change::InsertAudit(self.audit(
                 &login,
                 "second_factor.recovery_code",
@@ -386,7 +389,9 @@ impl App {
     pub async fn second_factor_status(&self, account: &Account) -> Result<SecondFactorStatus, AppError> {
         let factor = self.store.find_second_factor(&account.id).await?;
         let left = match &factor {
-            Some(_) => self.store.list_recovery_codes(&account.id).await?.iter().filter(|c| c.used_at.is_none()).count(),
+            Some(_) => {
+                self.store.list_recovery_codes(&account.id).await?.iter().filter(|c| c.used_at.is_none()).count()
+            }
             None => 0,
         };
         Ok(SecondFactorStatus {
@@ -404,7 +409,12 @@ impl App {
 
     /// On the account page: a fresh code from the current factor opens a re-enrolment
     /// (a new secret proposed, sealed to this session, confirmed by a code from it).
-    pub async fn propose_reenrolment(&self, s: &CurrentSession, code: &str, ip: Option<&str>) -> Result<Option<Enrolment>, AppError> {
+    pub async fn propose_reenrolment(
+        &self,
+        s: &CurrentSession,
+        code: &str,
+        ip: Option<&str>,
+    ) -> Result<Option<Enrolment>, AppError> {
         if !self.check_current_code(s, code, ip, "re-enrol").await? {
             return Ok(None);
         }
@@ -440,7 +450,13 @@ impl App {
         let sealed = self.seal_secret(&s.account.id, &secret)?;
         let login = s.account.login.as_str();
         let mut changes = self.enrol_changes(&s.account, sealed, &codes, step, now);
-        changes.push(Change::InsertAudit(self.audit(login, "second_factor.enrol", Some(login), ip, "at=account".into())));
+        changes.push(Change::InsertAudit(self.audit(
+            login,
+            "second_factor.enrol",
+            Some(login),
+            ip,
+            "at=account".into(),
+        )));
         self.store.commit(changes).await?;
         Ok(Some(codes))
     }

@@ -4,19 +4,26 @@ use std::time::Duration;
 
 use super::*;
 use crate::app::testing::{self, TestClock};
-use crate::ports::Clock as _;
 use crate::app::{IssuedCredential, SignInRequest, SignInStep};
 use crate::domain::account::{NewAccount, Role};
 use crate::domain::journal::Channel;
 use crate::domain::password::Password;
+use crate::ports::Clock as _;
 
 async fn add(app: &App, login: &str, roles: Vec<Role>) -> IssuedCredential {
-    let new = NewAccount { login: login.into(), full_name: "Админова Анна".into(), roles, ..NewAccount::default() };
+    let new = NewAccount {
+        login: login.into(), full_name: "Админова Анна".into(), roles, ..NewAccount::default()
+    };
     app.add_user(&Actor::system(), new, Channel::Cli).await.expect("add")
 }
 
 fn req(login: &str, password: &str) -> SignInRequest {
-    SignInRequest { login: login.into(), password: Password::new(password), ip: Some("192.0.2.9".into()), user_agent: None }
+    SignInRequest {
+        login: login.into(),
+        password: Password::new(password),
+        ip: Some("192.0.2.9".into()),
+        user_agent: None,
+    }
 }
 
 async fn start(app: &App, login: &str, password: &str) -> PendingStep {
@@ -65,8 +72,7 @@ async fn an_administrator_enrols_then_signs_in_with_a_code_once() {
     assert!(matches!(app.submit_second_factor(&p.token, &used, None).await, Ok(CodeOutcome::Wrong)));
     later(&clock);
     let fresh = totp::code_at(&secret, clock.now());
-    let CodeOutcome::Done(signed, _, _) = app.submit_second_factor(&p.token, &fresh, None).await.expect("code")
-    else {
+    let CodeOutcome::Done(signed, _, _) = app.submit_second_factor(&p.token, &fresh, None).await.expect("code") else {
         panic!("not signed in")
     };
     assert!(app.current_session(signed.token).await.expect("lookup").expect("live").second_factor_at.is_some());
@@ -169,7 +175,9 @@ async fn reenrolment_and_new_recovery_codes_need_a_fresh_code() {
     // The proposal is sealed to this session: tampering is refused.
     assert!(app.confirm_reenrolment(&s, "AAAA", "123456", None).await.is_err());
     later(&clock);
-    assert!(app.regenerate_recovery_codes(&s, &totp::code_at(&secret, clock.now()), None).await.expect("old").is_none());
+    assert!(
+        app.regenerate_recovery_codes(&s, &totp::code_at(&secret, clock.now()), None).await.expect("old").is_none()
+    );
     let fresh = app.regenerate_recovery_codes(&s, &totp::code_at(&new, clock.now()), None).await.expect("new");
     assert_eq!(fresh.map(|c| c.len()), Some(RECOVERY_CODES));
 }

@@ -88,6 +88,7 @@ pub struct SignedIn {
 
 /// Where a right password leads.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // made once per sign-in, moved once
 pub enum SignInStep {
     /// A session (and the device token the browser should keep).
     Done(SignedIn, Option<DeviceToken>),
@@ -251,7 +252,8 @@ impl App {
             let step = self.begin_second_factor(&account, req.ip, record.user_agent, next, now).await?;
             return Ok(SignInStep::SecondFactor(step));
         }
-        let (signed, device) = self.grant_session(&account, req.ip, record.user_agent, device, None, Vec::new(), now).await?;
+        let (signed, device) =
+            self.grant_session(&account, req.ip, record.user_agent, device, None, Vec::new(), now).await?;
         Ok(SignInStep::Done(signed, device))
     }
 

@@ -258,13 +258,17 @@ pub async fn run_user(config: &Config, cmd: UserCommand) -> ExitCode {
         UserCommand::Suspend { login, reason, json: as_json } => {
             done(app.suspend(&actor, &login, &reason).await, as_json, "Suspended")
         }
-        UserCommand::ResetSecondFactor { login, reason } => match app.reset_second_factor(&actor, &login, &reason).await {
-            Ok(()) => {
-                println!("Second factor reset: {login} enrols again at the next sign-in; their sessions have ended.");
-                ExitCode::SUCCESS
+        UserCommand::ResetSecondFactor { login, reason } => {
+            match app.reset_second_factor(&actor, &login, &reason).await {
+                Ok(()) => {
+                    println!(
+                        "Second factor reset: {login} enrols again at the next sign-in; their sessions have ended."
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
             }
-            Err(e) => fail(&e),
-        },
+        }
         UserCommand::Activate { login, reason, json: as_json } => {
             done(app.activate(&actor, &login, &reason).await, as_json, "Activated")
         }

@@ -13,11 +13,7 @@ use crate::domain::totp::RecoveryCode;
 pub fn qr_svg(uri: &str) -> Markup {
     match qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M) {
         Ok(code) => {
-            let svg = code
-                .render::<qrcode::render::svg::Color<'_>>()
-                .min_dimensions(220, 220)
-                .quiet_zone(true)
-                .build();
+            let svg = code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(220, 220).quiet_zone(true).build();
             // Drop the XML declaration: the element goes inside the HTML document.
             let start = svg.find("<svg").unwrap_or(0);
             PreEscaped(svg[start..].to_owned())
@@ -116,13 +112,7 @@ pub fn recovery_codes(lang: Lang, csrf: &str, codes: &[RecoveryCode], at_sign_in
 
 /// The account page's part: the state, re-enrolment and new recovery codes, each
 /// confirmed by a fresh code from the current factor.
-pub fn account(
-    lang: Lang,
-    csrf: &str,
-    st: &SecondFactorStatus,
-    notice: Option<&str>,
-    error: Option<&str>,
-) -> Markup {
+pub fn account(lang: Lang, csrf: &str, st: &SecondFactorStatus, notice: Option<&str>, error: Option<&str>) -> Markup {
     let s = lang.second_factor();
     let frame = Frame { lang, title: s.account_title, signed_in: Some(csrf), here: "/account/second-factor" };
     let flash = error.map(Flash::Error).or(notice.map(Flash::Notice));

@@ -114,7 +114,9 @@ pub async fn submit(
             tracing::info!(login = %signed.account.login, ip = ?client.ip, "signed in with a second factor");
             Ok(session_response(&state, &signed, device, &next))
         }
-        Ok(CodeOutcome::Enrolled(codes)) => Ok(pages::recovery_codes(lang, pre_csrf(&headers), &codes, true).into_response()),
+        Ok(CodeOutcome::Enrolled(codes)) => {
+            Ok(pages::recovery_codes(lang, pre_csrf(&headers), &codes, true).into_response())
+        }
         Ok(CodeOutcome::Wrong) => {
             let s = lang.second_factor();
             let view = state.app.pending_sign_in(token).await.map_err(HttpError::app(lang))?;

@@ -74,25 +74,54 @@ pub struct PendingSignIn {
 pub enum SecondFactorChange {
     InsertPending(PendingSignIn),
     /// Moves an unused pending sign-in from `from` to `to`; `NotFound` otherwise.
-    AdvancePending { token_hash: String, from: PendingStage, to: PendingStage },
+    AdvancePending {
+        token_hash: String,
+        from: PendingStage,
+        to: PendingStage,
+    },
     /// Marks a pending sign-in used; `NotFound` if it already was (a second use).
-    UsePending { token_hash: String, at: Timestamp },
+    UsePending {
+        token_hash: String,
+        at: Timestamp,
+    },
     /// Forgets every pending sign-in of an account (a lock, a reset).
-    DeletePendingOf { account: AccountId },
+    DeletePendingOf {
+        account: AccountId,
+    },
     /// Pending sign-ins that expired before `before` (housekeeping).
-    DeleteExpiredPending { before: Timestamp },
+    DeleteExpiredPending {
+        before: Timestamp,
+    },
     /// Enrols (or re-enrols) an account: the secret replaces any earlier one, with the
     /// step of the confirming code as the last accepted step.
-    Enrol { account: AccountId, sealed_secret: String, at: Timestamp, step: i64 },
+    Enrol {
+        account: AccountId,
+        sealed_secret: String,
+        at: Timestamp,
+        step: i64,
+    },
     /// Accepts `step` for `account`; `NotFound` unless it is later than the last
     /// accepted one (a replay, or a concurrent use of the same code on another node).
-    AcceptStep { account: AccountId, step: i64 },
+    AcceptStep {
+        account: AccountId,
+        step: i64,
+    },
     /// Replaces the account's recovery codes with new ones (hashes).
-    ReplaceRecoveryCodes { account: AccountId, hashes: Vec<String>, at: Timestamp },
+    ReplaceRecoveryCodes {
+        account: AccountId,
+        hashes: Vec<String>,
+        at: Timestamp,
+    },
     /// Uses one recovery code; `NotFound` if it was used already.
-    UseRecoveryCode { account: AccountId, code_hash: String, at: Timestamp },
+    UseRecoveryCode {
+        account: AccountId,
+        code_hash: String,
+        at: Timestamp,
+    },
     /// Removes the second factor, its recovery codes and pending sign-ins (a reset).
-    Remove { account: AccountId },
+    Remove {
+        account: AccountId,
+    },
 }
 
 /// The second factor's reads.

@@ -16,9 +16,8 @@ macro_rules! sql_second_factor_store {
             Ok($crate::ports::second_factor::PendingSignIn {
                 token_hash: r.try_get("token_hash")?,
                 account_id: $crate::domain::AccountId::from_stored(r.try_get("account_id")?),
-                stage: $crate::ports::second_factor::PendingStage::parse(&stage).ok_or_else(|| {
-                    sqlx::Error::ColumnDecode { index: "stage".into(), source: stage.clone().into() }
-                })?,
+                stage: $crate::ports::second_factor::PendingStage::parse(&stage)
+                    .ok_or_else(|| sqlx::Error::ColumnDecode { index: "stage".into(), source: stage.clone().into() })?,
                 sealed_secret: r.try_get("secret")?,
                 next: r.try_get("next_path")?,
                 ip: r.try_get("ip")?,
@@ -134,13 +133,15 @@ macro_rules! sql_second_factor_store {
                         .await
                         .map_err(map_err)?;
                     for h in hashes {
-                        sqlx::query("INSERT INTO recovery_codes (account_id, code_hash, created_at) VALUES ($1, $2, $3)")
-                            .bind(account.as_str())
-                            .bind(&h)
-                            .bind(at.as_millis())
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(map_err)?;
+                        sqlx::query(
+                            "INSERT INTO recovery_codes (account_id, code_hash, created_at) VALUES ($1, $2, $3)",
+                        )
+                        .bind(account.as_str())
+                        .bind(&h)
+                        .bind(at.as_millis())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(map_err)?;
                     }
                 }
                 C::UseRecoveryCode { account, code_hash, at } => {
@@ -225,12 +226,11 @@ macro_rules! sql_second_factor_store {
                 &self,
                 token_hash: &str,
             ) -> Result<Option<$crate::ports::second_factor::PendingSignIn>, $crate::ports::StoreError> {
-                let row =
-                    sqlx::query(&format!("SELECT {PENDING_COLUMNS} FROM pending_sign_ins WHERE token_hash = $1"))
-                        .bind(token_hash)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err($crate::store::map_err)?;
+                let row = sqlx::query(&format!("SELECT {PENDING_COLUMNS} FROM pending_sign_ins WHERE token_hash = $1"))
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::map_err)?;
                 row.as_ref().map(pending_from_row).transpose().map_err($crate::store::map_err)
             }
         }

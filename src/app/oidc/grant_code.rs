@@ -51,8 +51,7 @@ impl App {
             .filter(|a| a.status == AccountStatus::Active)
             .ok_or_else(|| OAuthError::invalid_grant("the account is not active"))?;
         let scopes = Scopes::parse_known(&record.scope);
-        let second_factor =
-            self.store.find_session(&record.session_hash).await?.map(|s| s.second_factor_at.is_some());
+        let second_factor = self.store.find_session(&record.session_hash).await?.map(|s| s.second_factor_at.is_some());
         let (response, mut changes) = self.mint(Grant {
             client,
             account: Some(&account),
