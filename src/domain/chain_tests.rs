@@ -1,3 +1,6 @@
+//! Tests of the chain rule: the encoding is unambiguous, and the checker names each kind
+//! of break, accepts an erasure only for its own pseudonym and starts from an anchor.
+
 use std::collections::{HashMap, HashSet};
 
 use super::*;
