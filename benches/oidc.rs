@@ -429,6 +429,13 @@ impl Target {
             .await?;
         ensure!(r.status() == StatusCode::SEE_OTHER, "password change answered {}", r.status());
         jar.absorb(&r);
+        // the rules of the environment are accepted before any service is reached.
+        let page = t.http.get(t.url("/rules")).header(COOKIE, jar.header()).send().await?.text().await?;
+        let csrf = input_value(&page, "csrf").context("no csrf on the rules page")?;
+        let version = input_value(&page, "version").context("no rules to accept")?;
+        let form = [("csrf", csrf.as_str()), ("version", version.as_str()), ("answer", "accept"), ("next", "/")];
+        let r = t.http.post(t.url("/rules")).header(COOKIE, jar.header()).form(&form).send().await?;
+        ensure!(r.status() == StatusCode::SEE_OTHER, "accepting the rules answered {}", r.status());
         t.session = jar.header();
         t.authorize().await.context("the first authorization after signing in")?;
         Ok(t)

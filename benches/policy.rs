@@ -462,6 +462,13 @@ impl Propusk {
         let r = self.http.post(self.url("/account/password")).header(COOKIE, jar.header()).form(&form).send().await?;
         ensure!(r.status() == StatusCode::SEE_OTHER, "password change answered {}", r.status());
         jar.absorb(&r);
+        // the rules of the environment are accepted before forward-auth lets anyone by.
+        let page = self.http.get(self.url("/rules")).header(COOKIE, jar.header()).send().await?.text().await?;
+        let csrf = input_value(&page, "csrf").context("no csrf on the rules page")?;
+        let version = input_value(&page, "version").context("no rules to accept")?;
+        let form = [("csrf", csrf.as_str()), ("version", version.as_str()), ("answer", "accept"), ("next", "/")];
+        let r = self.http.post(self.url("/rules")).header(COOKIE, jar.header()).form(&form).send().await?;
+        ensure!(r.status() == StatusCode::SEE_OTHER, "accepting the rules answered {}", r.status());
         Ok(jar.header())
     }
 
