@@ -55,8 +55,13 @@ async fn signed_in_with(server: &Server, c: reqwest::Client, login: &str, role: 
         .send()
         .await
         .expect("change");
-    let to = location(&r);
-    if to.starts_with("/rules") {
+    let mut to = location(&r);
+    if !to.starts_with("/rules") {
+        // The rules are asked for on the way on (the personal account's gate).
+        to = location(&c.get(server.url(&to)).send().await.expect("on"));
+    }
+    assert!(to.starts_with("/rules"), "the rules are asked for at first sign-in: {to}");
+    {
         let page = c.get(server.url(&to)).send().await.expect("rules").text().await.expect("body");
         let csrf = input_value(&page, "csrf").expect("csrf");
         let version = input_value(&page, "version").expect("version");
@@ -116,7 +121,7 @@ async fn count_users(server: &Server, c: &reqwest::Client, q: &str) -> i64 {
 
 #[tokio::test]
 async fn an_administrator_registers_a_group_and_hands_the_slips_over() {
-    let server = Server::start(&[]);
+    let server = Server::start(&[("PROPUSK_RULES_REQUIRED", "true")]);
     let admin = signed_in(&server, "chief.a", "eios_admin").await;
     let home = admin.get(server.url("/admin")).send().await.expect("console");
     assert_eq!(home.status(), StatusCode::OK);
@@ -200,7 +205,7 @@ async fn an_administrator_registers_a_group_and_hands_the_slips_over() {
 
 #[tokio::test]
 async fn each_role_sees_its_part_and_hostile_input_stays_text() {
-    let server = Server::start(&[]);
+    let server = Server::start(&[("PROPUSK_RULES_REQUIRED", "true")]);
     let admin = signed_in(&server, "chief.a", "eios_admin").await;
     let librarian = signed_in(&server, "lib.l", "librarian").await;
     let student = signed_in(&server, "stud.s", "student").await;
@@ -260,6 +265,13 @@ async fn each_role_sees_its_part_and_hostile_input_stays_text() {
         .expect("api");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a reason is required");
 
+    // A person's page shows the rules they accepted and the second factor's state.
+    let page = admin.get(server.url("/admin/users/stud.s")).send().await.expect("view").text().await.expect("body");
+    assert!(page.contains("редакция 1"), "the accepted rules' version: {page}");
+    assert!(page.contains("не требуется"), "a student needs no second factor");
+    let page = admin.get(server.url("/admin/users/lib.l")).send().await.expect("view").text().await.expect("body");
+    assert!(page.contains("подключён"), "the librarian enrolled a second factor");
+
     // Reports render their charts with a data table beside each.
     let reports = admin.get(server.url("/admin/reports?days=7")).send().await.expect("reports").text().await.expect("body");
     assert!(reports.contains("<svg") && reports.contains("role=\"img\"") && reports.contains("<caption>"));
@@ -267,7 +279,7 @@ async fn each_role_sees_its_part_and_hostile_input_stays_text() {
 
 #[tokio::test]
 async fn the_api_is_described_and_survives_a_property_based_tester() {
-    let server = Server::start(&[]);
+    let server = Server::start(&[("PROPUSK_RULES_REQUIRED", "true")]);
     // A client whose cookie jar the test can read, to hand the session to the tester.
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let pem = std::fs::read(server.ca()).expect("dev CA");

@@ -63,6 +63,13 @@ pub struct UserView {
     pub journal: Vec<JournalEntry>,
     pub audit: Vec<AuditRecord>,
     pub inspector_until: Option<Timestamp>,
+    /// Whether the roles require a second factor (D-5), since when one is enrolled, and
+    /// how many recovery codes are left.
+    pub second_factor_required: bool,
+    pub second_factor_enrolled_at: Option<Timestamp>,
+    pub recovery_codes_left: usize,
+    /// The rules' versions this person accepted, with when and from where.
+    pub rules_accepted: Vec<crate::ports::rules::Acceptance>,
 }
 
 /// A page of people.
@@ -209,7 +216,21 @@ impl App {
             .into_iter()
             .find(|(r, _)| r.account == account.id)
             .map(|(r, _)| r.expires_at);
-        Ok(UserView { account, live_sessions, restrictions, sign_ins, journal, audit, inspector_until })
+        let factor = self.second_factor_status(&account).await?;
+        let rules_accepted = self.rule_acceptances(&account.id).await?;
+        Ok(UserView {
+            live_sessions,
+            restrictions,
+            sign_ins,
+            journal,
+            audit,
+            inspector_until,
+            second_factor_required: factor.required,
+            second_factor_enrolled_at: factor.enrolled_at,
+            recovery_codes_left: factor.recovery_codes_left,
+            rules_accepted,
+            account,
+        })
     }
 
     pub async fn console_create_user(
@@ -263,6 +284,14 @@ impl App {
             return Err(AppError::Invalid("only a compromised or locked account is restored".into()));
         }
         self.restore(&who.actor, login, Channel::InPerson).await
+    }
+
+    /// Forgets a person's second factor (a lost phone): they enrol again at the next
+    /// sign-in, and their sessions end.
+    pub async fn console_reset_second_factor(&self, who: &ConsoleUser, login: &str, reason: &str) -> Result<(), AppError> {
+        self.require(who, Permission::ManageSecurity, "users.reset_second_factor").await?;
+        let reason = bounded("reason", reason, MAX_SHORT, true)?;
+        self.reset_second_factor(&who.actor, login, &reason).await
     }
 
     pub async fn console_reset_password(&self, who: &ConsoleUser, login: &str) -> Result<IssuedCredential, AppError> {

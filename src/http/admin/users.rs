@@ -168,6 +168,18 @@ pub async fn view(
                 dt { (tr(lang, "Номер в реестре", "Register number")) } dd { (opt(&a.external_id)) }
                 dt { (tr(lang, "Состояние", "Status")) } dd { strong { (lang.account_status(a.status)) } }
                 dt { (tr(lang, "Активных сеансов", "Live sessions")) } dd { (v.live_sessions) }
+                dt { (tr(lang, "Второй фактор", "Second factor")) }
+                dd {
+                    @match v.second_factor_enrolled_at {
+                        Some(t) => { (tr(lang, "подключён ", "enrolled ")) (t.to_human()) "; " (tr(lang, "резервных кодов: ", "recovery codes left: ")) (v.recovery_codes_left) }
+                        None => { @if v.second_factor_required { strong { (tr(lang, "не подключён (будет запрошен при входе)", "not enrolled (asked at sign-in)")) } } @else { (tr(lang, "не требуется", "not required")) } }
+                    }
+                }
+                dt { (tr(lang, "Правила ЭИОС приняты", "Rules accepted")) }
+                dd {
+                    @if v.rules_accepted.is_empty() { (tr(lang, "ещё нет", "not yet")) }
+                    @for r in &v.rules_accepted { (tr(lang, "редакция ", "version ")) (r.version) ", " (r.at.to_human()) " UTC" br; }
+                }
                 @if let Some(until) = v.inspector_until {
                     dt { (tr(lang, "Доступ проверяющего до", "Inspector until")) } dd { (until.to_human()) }
                 }
@@ -234,6 +246,16 @@ pub async fn view(
                             input #restrict-until name="until" type="date";
                         }
                         button type="submit" { (tr(lang, "Ограничить доступ", "Restrict access")) }
+                    }
+                }
+                @if security && v.second_factor_enrolled_at.is_some() {
+                    form.card method="post" action={ (base) "/reset-second-factor" } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        div.field {
+                            label for="reset-2fa-reason" { (tr(lang, "Причина сброса второго фактора", "Reason for resetting the second factor")) }
+                            input #reset-2fa-reason name="reason" type="text" required maxlength="200";
+                        }
+                        button type="submit" { (tr(lang, "Сбросить второй фактор", "Reset the second factor")) }
                     }
                 }
                 @if security {
@@ -369,6 +391,9 @@ pub async fn act(
         }
         "unlock" => {
             app.console_unlock(&c.user, &login).await.map_err(c.err())?;
+        }
+        "reset-second-factor" => {
+            app.console_reset_second_factor(&c.user, &login, get("reason")).await.map_err(c.err())?;
         }
         "restore" => {
             let issued = app.console_restore(&c.user, &login).await.map_err(c.err())?;
