@@ -3,22 +3,10 @@
 
 mod common;
 
+use common::second_factor::{now_plus, recovery_codes_on, secret_on};
 use common::{Server, add_user, input_value, location, sign_in, stderr, stdout};
-use propusk::domain::Timestamp;
 use propusk::domain::totp::{TotpSecret, code_at};
 use reqwest::StatusCode;
-
-fn now_plus(secs: i64) -> Timestamp {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis();
-    Timestamp::from_millis(i64::try_from(ms).expect("ms") + secs * 1000)
-}
-
-/// The key written out on the enrolment page.
-fn secret_on(page: &str) -> TotpSecret {
-    let start = page.find("class=\"secret\">").expect("the key is written out") + "class=\"secret\">".len();
-    let end = page[start..].find('<').expect("end");
-    TotpSecret::from_base32(&page[start..start + end]).expect("base32 key")
-}
 
 async fn get(server: &Server, c: &reqwest::Client, path: &str) -> reqwest::Response {
     c.get(server.url(path)).send().await.expect("get")
@@ -50,8 +38,7 @@ async fn enrol(server: &Server, c: &reqwest::Client, login: &str, password: &str
     let r = submit_code(server, c, &code_at(&secret, now_plus(0))).await;
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.expect("body");
-    let codes: Vec<String> =
-        page.match_indices("<li><code>").map(|(i, _)| page[i + 10..i + 10 + 12].to_owned()).collect();
+    let codes = recovery_codes_on(&page);
     assert_eq!(codes.len(), 10, "ten recovery codes shown once: {page}");
     let csrf = input_value(&page, "csrf").expect("csrf");
     let r = post(server, c, "/sign-in/second-factor/saved", &[("csrf", &csrf)]).await;
@@ -192,4 +179,103 @@ async fn a_student_is_never_asked_and_a_reset_ends_sessions_and_forces_enrolment
     let page = get(&server, &c, "/sign-in/second-factor").await.text().await.expect("body");
     let fresh = secret_on(&page);
     assert_ne!(fresh, secret, "a new secret is proposed: enrolment again");
+}
+
+/// The payload of a JWS, decoded.
+fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+#[tokio::test]
+async fn openid_connect_waits_for_the_second_factor_and_says_so_in_amr() {
+    let server = Server::start(&[]);
+    let out = server.cli(&[
+        "client",
+        "add",
+        "portal",
+        "--name",
+        "Портал",
+        "--redirect-uri",
+        "http://127.0.0.1:9/cb",
+        "--scopes",
+        "openid profile",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let client_secret = serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let password = add_user(&server, "portal.admin", "Порталова Полина", "eios_admin");
+    let auth = "/authorize?response_type=code&client_id=portal&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb\
+                &scope=openid&state=s1&nonce=n1";
+    let c = server.client();
+    assert!(location(&get(&server, &c, auth).await).starts_with("/sign-in"));
+    let page = get(&server, &c, "/sign-in").await.text().await.expect("body");
+    let csrf = input_value(&page, "csrf").expect("csrf");
+    let r = post(
+        &server,
+        &c,
+        "/sign-in",
+        &[("csrf", &csrf), ("login", "portal.admin"), ("password", &password), ("next", auth)],
+    )
+    .await;
+    assert_eq!(location(&r), "/sign-in/second-factor");
+    // Not enrolled yet: the authorization endpoint still sees nobody.
+    assert!(location(&get(&server, &c, auth).await).starts_with("/sign-in"), "no code before enrolment");
+    let page = get(&server, &c, "/sign-in/second-factor").await.text().await.expect("body");
+    let secret = secret_on(&page);
+    let page = submit_code(&server, &c, &code_at(&secret, now_plus(0))).await.text().await.expect("body");
+    let csrf = input_value(&page, "csrf").expect("csrf");
+    let r = post(&server, &c, "/sign-in/second-factor/saved", &[("csrf", &csrf)]).await;
+    let to_password = location(&r);
+    assert!(to_password.starts_with("/account/password?next="), "{to_password}");
+    let page = get(&server, &c, &to_password).await.text().await.expect("body");
+    let csrf = input_value(&page, "csrf").expect("csrf");
+    let next = input_value(&page, "next").expect("next");
+    let new_password = "Порталы-и-коды-2026";
+    let r = post(
+        &server,
+        &c,
+        "/account/password",
+        &[("csrf", &csrf), ("current", &password), ("new", new_password), ("confirm", new_password), ("next", &next)],
+    )
+    .await;
+    assert_eq!(location(&r), auth, "back to the authorization request");
+    let r = get(&server, &c, auth).await;
+    let callback = location(&r);
+    assert!(callback.starts_with("http://127.0.0.1:9/cb?code="), "{callback}");
+    let code = callback.split("code=").nth(1).and_then(|v| v.split('&').next()).expect("code").to_owned();
+    let r = c
+        .post(server.url("/token"))
+        .basic_auth("portal", Some(&client_secret))
+        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "http://127.0.0.1:9/cb")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(r.status(), StatusCode::OK);
+    let tokens: serde_json::Value = r.json().await.expect("json");
+    let claims = jwt_claims(tokens["id_token"].as_str().expect("id token"));
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp"]), "{claims}");
+
+    // prompt=login: the password, and then the code again.
+    let r = get(&server, &c, &format!("{auth}&prompt=login")).await;
+    let to = location(&r);
+    assert!(to.starts_with("/sign-in?") && to.contains("force"), "{to}");
+    let page = get(&server, &c, &to).await.text().await.expect("body");
+    let csrf = input_value(&page, "csrf").expect("csrf");
+    let next = input_value(&page, "next").expect("next");
+    let r = post(
+        &server,
+        &c,
+        "/sign-in",
+        &[("csrf", &csrf), ("login", "portal.admin"), ("password", new_password), ("next", &next)],
+    )
+    .await;
+    assert_eq!(location(&r), "/sign-in/second-factor", "re-authentication asks for the code again");
+    let r = submit_code(&server, &c, &code_at(&secret, now_plus(30))).await;
+    assert_eq!(location(&r), next);
 }

@@ -32,6 +32,8 @@ pub struct AccountOverview {
     pub launcher: Vec<crate::policy::Resource>,
     /// Announcements in force for this person's roles.
     pub announcements: Vec<crate::ports::console::Announcement>,
+    /// The second factor's state, for an account whose roles require one (D-5).
+    pub second_factor: Option<super::SecondFactorStatus>,
 }
 
 const HISTORY: u32 = 100;
@@ -76,6 +78,10 @@ impl App {
             recent_sign_ins: history.into_iter().take(RECENT).collect(),
             launcher: self.launcher(&s.account).await?,
             announcements: self.announcements_for(Some(&s.account.roles)).await?,
+            second_factor: match s.account.roles.any_administrative() {
+                true => Some(self.second_factor_status(&s.account).await?),
+                false => None,
+            },
         })
     }
 }

@@ -180,6 +180,16 @@ pub fn account(lang: Lang, csrf: &str, o: &AccountOverview, notice: Option<&str>
                 }
                 p { a href="/account/password" { (t.change_password) } }
                 p { a href="/account/compromised" { (t.compromised_link) } }
+                @if let Some(sf) = &o.second_factor {
+                    @let s = lang.second_factor();
+                    p {
+                        a href="/account/second-factor" { (s.account_title) } ": "
+                        @match sf.enrolled_at {
+                            Some(at) => { (s.account_enrolled) " " (at.to_human()) ", " (s.account_codes_left) ": " (sf.recovery_codes_left) }
+                            None => { (s.account_not_enrolled) }
+                        }
+                    }
+                }
             }
             section aria-labelledby="h-previous" {
                 h2 #h-previous { (t.previous_sign_in) }

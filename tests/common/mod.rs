@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod second_factor;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
