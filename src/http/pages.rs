@@ -180,6 +180,7 @@ pub fn account(lang: Lang, csrf: &str, o: &AccountOverview, notice: Option<&str>
                 }
                 p { a href="/account/password" { (t.change_password) } }
                 p { a href="/account/compromised" { (t.compromised_link) } }
+                p { a href="/rules" { (t.rules_title) } }
                 @if let Some(sf) = &o.second_factor {
                     @let s = lang.second_factor();
                     p {
@@ -523,11 +524,7 @@ pub fn rules(lang: Lang, csrf: &str, v: &RulesView<'_>) -> Markup {
 pub fn rules_declined(lang: Lang) -> Markup {
     let t = lang.t();
     let frame = Frame { lang, title: t.rules_title, signed_in: None, here: "/sign-in" };
-    layout(
-        &frame,
-        Some(Flash::Notice(t.rules_declined)),
-        html! { p { a href="/sign-in" { (t.go_to_sign_in) } } },
-    )
+    layout(&frame, Some(Flash::Notice(t.rules_declined)), html! { p { a href="/sign-in" { (t.go_to_sign_in) } } })
 }
 
 /// Plain text with a little Markdown, every character escaped: blocks separated by
@@ -572,7 +569,9 @@ mod rules_tests {
 
     #[test]
     fn rules_text_is_escaped_and_structured() {
-        let html = rules_text("# Правила\n\nОбщее <b>положение</b>\nпродолжение.\n\n4. Четыре\n5. Пять\n\n- а\n- б & в").into_string();
+        let html =
+            rules_text("# Правила\n\nОбщее <b>положение</b>\nпродолжение.\n\n4. Четыре\n5. Пять\n\n- а\n- б & в")
+                .into_string();
         assert_eq!(
             html,
             "<h2>Правила</h2><p>Общее &lt;b&gt;положение&lt;/b&gt; продолжение.</p>\
