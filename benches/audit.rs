@@ -121,8 +121,10 @@ fn verify(dir: &Path, store: &str) -> anyhow::Result<(Duration, f64, u64)> {
         .env("PROPUSK_STORE_URL", store)
         .env("PROPUSK_POLICIES_DIR", &policies)
         .env("PROPUSK_KEYS_MASTER_KEY_FILE", dir.join("master.key"))
+        // Not a configuration key: propusk would refuse to start.
+        .env_remove("PROPUSK_BENCH_AUDIT_ENTRIES")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .context("spawn propusk")?;
     let status_file = format!("/proc/{}/status", child.id());
