@@ -415,6 +415,39 @@ async fn the_console_reads_a_period_with_filters_and_pages(db: &Db) {
     drop(k);
 }
 
+/// Entries written before migration 0010 (no link) are chained, in `seq` order, when a
+/// store opens the database.
+async fn entries_older_than_the_chain_are_sealed_when_the_store_opens(db: &Db) {
+    let k = kit(db.store.clone()).await;
+    add(&k.app, "user0").await;
+    let mut raw = Raw::connect(&db.url()).await;
+    let id = raw.text("SELECT subject_id FROM credential_journal").await;
+    for n in 0..3 {
+        raw.exec(&format!(
+            "INSERT INTO audit_log (at, actor, action, subject, ip, outcome, detail) \
+             VALUES ({T0}, 'admin', 'account.suspend', 'user0', NULL, 'success', 'old entry {n} of user0')"
+        ))
+        .await;
+    }
+    raw.exec(&format!(
+        "INSERT INTO credential_journal (subject_id, subject_login, issued_by, issued_at, kind, channel, expires_at) \
+         VALUES ('{id}', 'user0', 'admin', {T0}, 'reset', 'slip', {T0})"
+    ))
+    .await;
+    assert_eq!(broken(&k.app, ChainLog::Audit).await.1, BreakKind::Unchained);
+    let reopened = db.reopen().await;
+    let app = kit::app(reopened, k.clock.clone(), k.policies.path(), "node-b").await;
+    let reports = app.verify_journals().await.expect("verify");
+    assert!(reports.iter().all(|r| r.intact), "{reports:?}");
+    assert_eq!(reports.iter().map(|r| r.entries_checked).collect::<Vec<_>>(), [4, 2]);
+    assert!(raw.ints("SELECT seq FROM audit_log WHERE chain_index IS NULL OR subject_salt IS NULL").await.is_empty());
+    // Sealed entries are covered like any other.
+    let last = raw.ints("SELECT seq FROM audit_log ORDER BY chain_index DESC").await[0];
+    raw.exec(&format!("UPDATE audit_log SET detail = 'changed' WHERE seq = {last}")).await;
+    assert_eq!(broken(&app, ChainLog::Audit).await, (last, BreakKind::Changed, 3));
+    drop(k);
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -440,6 +473,7 @@ on_both!(
     two_nodes_appending_at_once_make_one_line,
     the_retention_prune_leaves_an_anchor,
     the_console_reads_a_period_with_filters_and_pages,
+    entries_older_than_the_chain_are_sealed_when_the_store_opens,
 );
 
 /// Through the binary: `audit verify` exit codes before and after an edit made directly in
