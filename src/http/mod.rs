@@ -16,7 +16,6 @@ mod meta;
 mod oidc;
 pub mod pages;
 mod roster;
-mod rules;
 mod second_factor;
 pub mod pages_second_factor;
 mod rules;
