@@ -49,9 +49,20 @@ pub struct RawConfig {
     pub audit: RawAudit,
     pub log: RawLog,
     pub rules: RawRules,
+    pub console: RawConsole,
     /// OpenID Connect clients declared in the file (`[[client]]`), kept in step at start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub client: Vec<RawClient>,
+}
+
+/// `[console]`: the administrators' console and its JSON API.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConsole {
+    /// Service clients allowed to call `/api/admin` with a `client_credentials` token,
+    /// each as `CLIENT_ID=ROLE`: the client acts with that role's permissions (for
+    /// example `"reports-export=inspector"` reads, `"hr-sync=eios_admin"` manages).
+    pub api_clients: Vec<String>,
 }
 
 /// `[rules]`: the rules of the environment.
@@ -315,6 +326,8 @@ pub struct Config {
     pub lifecycle: LifecycleConfig,
     pub directory: DirectoryConfig,
     pub audit: AuditConfig,
+    /// Service clients of the console's API and the role each acts with.
+    pub console_api_clients: Vec<(String, crate::domain::Role)>,
 }
 
 /// A value that may carry a password (a database URL): `Debug` hides the user-info part.
@@ -521,6 +534,22 @@ impl RawConfig {
         let audit = audit_config(&self.audit)?;
         let clients =
             self.client.iter().enumerate().map(|(i, c)| declared_client(i, c)).collect::<Result<Vec<_>, _>>()?;
+        let console_api_clients = self
+            .console
+            .api_clients
+            .iter()
+            .map(|entry| {
+                let (client, role) = entry
+                    .split_once('=')
+                    .ok_or_else(|| err("console.api_clients", format!("expected CLIENT_ID=ROLE, got {entry:?}")))?;
+                let role: crate::domain::Role =
+                    role.trim().parse().map_err(|e: crate::domain::account::UnknownRole| err("console.api_clients", e.to_string()))?;
+                if !crate::domain::console::Permissions::of(&crate::domain::Roles::new([role])).any() {
+                    return Err(err("console.api_clients", format!("the role {role} has no part of the console")));
+                }
+                Ok((client.trim().to_owned(), role))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             listen,
             header_timeout,
@@ -569,6 +598,7 @@ impl RawConfig {
             lifecycle,
             directory,
             audit,
+            console_api_clients,
         })
     }
 }

@@ -55,6 +55,9 @@ fn every_error_names_its_key() {
         ("", &[("PROPUSK_STORE_URLL", "x")], "PROPUSK_STORE_URLL"),
         ("", &[("PROPUSK_PASSWORDS_MIN_LENGTH", "many")], "PROPUSK_PASSWORDS_MIN_LENGTH"),
         ("[server\n", &[], "config file"),
+        ("[console]\napi_clients = [\"no-role\"]\n", &[], "console.api_clients"),
+        ("[console]\napi_clients = [\"bot=wizard\"]\n", &[], "console.api_clients"),
+        ("[console]\napi_clients = [\"bot=student\"]\n", &[], "console.api_clients"),
     ];
     for (text, e, key) in cases {
         let got = RawConfig::parse(text, env(e)).and_then(RawConfig::validate);

@@ -109,7 +109,13 @@ pub async fn serve(
     let reloader = tokio::spawn(watch_policies(app.clone(), config.policies_dir.clone()));
     let scheduler = config.lifecycle.scheduler_interval.map(|every| tokio::spawn(run_scheduler(app.clone(), every)));
     let retention = tokio::spawn(run_retention(app.clone(), config.audit.retention));
-    let state = AppState { app, trusted_proxies: Arc::new(config.trusted_proxies.clone()), limits };
+    let inspectors = tokio::spawn(expire_inspectors(app.clone()));
+    let state = AppState {
+        app,
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        limits,
+        console_clients: Arc::new(config.console_api_clients.clone()),
+    };
     let service = router(state)
         .layer(axum::middleware::from_fn_with_state(config.body_timeout, crate::http::read_body_within))
         .into_make_service_with_connect_info::<SocketAddr>();
@@ -156,6 +162,7 @@ pub async fn serve(
         s.abort();
     }
     retention.abort();
+    inspectors.abort();
     tracing::info!("stopped");
     Ok(())
 }
@@ -232,6 +239,21 @@ async fn run_scheduler(app: App, every: Duration) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "the deprovisioning scheduler could not run"),
+        }
+    }
+}
+
+/// Ends inspectors' accounts whose time is up (D-11), every minute on every node (the
+/// second node to reach one finds it ended).
+async fn expire_inspectors(app: App) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match app.expire_inspectors().await {
+            Ok(n) if n > 0 => tracing::info!(ended = n, "inspectors' accounts ended"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "inspectors' accounts could not be checked"),
         }
     }
 }

@@ -322,3 +322,63 @@ async fn the_api_is_described_and_survives_a_property_based_tester() {
     assert!(!report.contains("failed"), "no failing case:\n{report}");
     assert!(!server.log().contains("panicked"), "no panic in the server");
 }
+
+/// Gets a `client_credentials` access token for a new confidential client.
+async fn service_token(server: &Server, client_id: &str) -> String {
+    let out = server.cli(&[
+        "client",
+        "add",
+        client_id,
+        "--name",
+        "Automation",
+        "--redirect-uri",
+        "https://ops.college.example/cb",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let secret = serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let token: serde_json::Value = server
+        .client()
+        .post(server.url("/token"))
+        .basic_auth(client_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    token["access_token"].as_str().expect("access token").to_owned()
+}
+
+#[tokio::test]
+async fn automation_uses_the_api_with_a_service_token_and_its_role() {
+    let server = Server::start(&[("PROPUSK_CONSOLE_API_CLIENTS", "reports-export=inspector,hr-sync=eios_admin")]);
+    add_user(&server, "stud.s", "Студентов Семён", "student");
+    let reader = service_token(&server, "reports-export").await;
+    let manager = service_token(&server, "hr-sync").await;
+    let stranger = service_token(&server, "moodle").await;
+    let c = server.client();
+    let users = server.url("/api/admin/users?q=stud");
+    let r = c.get(&users).bearer_auth("forged-token").send().await.expect("get");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = c.get(&users).bearer_auth(&stranger).send().await.expect("get");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "a client not listed in console.api_clients");
+    let r = c.get(&users).bearer_auth(&reader).send().await.expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["total"], 1);
+    // The inspector's role reads but does not change.
+    let suspend = server.url("/api/admin/users/stud.s/suspend");
+    let r = c.post(&suspend).bearer_auth(&reader).json(&serde_json::json!({"reason": "x"})).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c.post(&suspend).bearer_auth(&manager).json(&serde_json::json!({"reason": "left"})).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::OK);
+    let audit = server.cli(&["audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "json"]);
+    let audit = common::stdout(&audit);
+    assert!(audit.contains("client:hr-sync") && audit.contains("account.suspend"), "the client is the actor: {audit}");
+    assert!(audit.contains("client:reports-export") && audit.contains("console.denied"), "the refusal is audited");
+}

@@ -18,6 +18,7 @@ pub mod pages;
 mod roster;
 mod second_factor;
 pub mod pages_second_factor;
+pub mod admin;
 mod rules;
 #[cfg(test)]
 mod tests;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub app: App,
     pub trusted_proxies: Arc<Vec<IpNet>>,
     pub limits: Arc<limit::Limits>,
+    /// Service clients of the console's API (`console.api_clients`) and their roles.
+    pub console_clients: Arc<Vec<(String, crate::domain::Role)>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -67,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/sessions/end-others", post(account::end_other_sessions))
         .route("/account/compromised", get(compromise::account_page).post(compromise::account_report))
         .route("/compromised", get(compromise::public_page).post(compromise::public_report))
+        .route(admin::requests::PUBLIC_PATH, get(admin::public_request_page).post(admin::public_request_post))
         .route("/auth/verify", get(forward_auth::verify))
         .route("/auth/continue", get(forward_auth::continue_to))
         .route("/auth/callback", get(forward_auth::callback))
@@ -79,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/favicon.svg", get(meta::favicon))
         .route("/favicon.ico", get(meta::favicon))
         .merge(oidc::routes())
+        .merge(admin::routes())
         .route(roster::IMPORT_PATH, post(roster::import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)))
         .fallback(meta::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -114,7 +119,11 @@ async fn security_headers(mut resp: Response) -> Response {
 pub async fn read_body_within(State(limit): State<Duration>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let lang = i18n::Lang::from_request_parts(&mut parts, &()).await.unwrap_or(i18n::Lang::Ru);
-    let max = if parts.uri.path() == roster::IMPORT_PATH { IMPORT_BODY_LIMIT } else { BODY_LIMIT };
+    let max = match parts.uri.path() {
+        roster::IMPORT_PATH => IMPORT_BODY_LIMIT,
+        admin::REGISTER_PATH => admin::REGISTER_BODY_LIMIT,
+        _ => BODY_LIMIT,
+    };
     let status = match tokio::time::timeout(limit, collect_body(body, max)).await {
         Ok(Ok(bytes)) => return next.run(Request::from_parts(parts, Body::from(bytes))).await,
         Ok(Err(status)) => status,

@@ -15,7 +15,12 @@ use crate::domain::journal::Channel;
 async fn state() -> AppState {
     let (app, _) = testing::app().await;
     let limits = crate::config::RawConfig::default().validate().expect("defaults").rate_limits;
-    AppState { app, trusted_proxies: Arc::new(Vec::new()), limits: Arc::new(super::limit::Limits::new(&limits)) }
+    AppState {
+        app,
+        trusted_proxies: Arc::new(Vec::new()),
+        limits: Arc::new(super::limit::Limits::new(&limits)),
+        console_clients: Arc::new(Vec::new()),
+    }
 }
 
 async fn send(state: &AppState, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {

@@ -80,6 +80,15 @@ impl FromRequestParts<AppState> for ApiUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let lang = Lang::from_request_parts(parts, state).await.unwrap_or(Lang::Ru);
+        let bearer = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_owned());
+        if let Some(token) = bearer {
+            return service_user(state, &token, parts).await.map(|user| ApiUser { user, lang });
+        }
         let MaybeSigned(session) = MaybeSigned::from_request_parts(parts, state).await?;
         let Some(session) = session else {
             return Err(problem(StatusCode::UNAUTHORIZED, "a console session is required"));
@@ -111,6 +120,44 @@ impl FromRequestParts<AppState> for ApiUser {
         };
         Ok(ApiUser { user, lang })
     }
+}
+
+/// A service client of `console.api_clients` with a live `client_credentials` token acts
+/// with its configured role; its actions are audited as `client:<id>`. A bearer token
+/// is not sent by browsers on their own, so no anti-forgery token is needed.
+async fn service_user(state: &AppState, token: &str, parts: &mut Parts) -> Result<ConsoleUser, Response> {
+    let unauthorized = || {
+        let mut r = problem(StatusCode::UNAUTHORIZED, "a service token of a console API client is required");
+        r.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer realm=\"propusk\", error=\"invalid_token\""),
+        );
+        r
+    };
+    let client = state.app.service_client(token).await.ok().flatten().ok_or_else(unauthorized)?;
+    let Some((_, role)) = state.console_clients.iter().find(|(id, _)| *id == client) else {
+        return Err(unauthorized());
+    };
+    let ip = ClientInfo::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?.ip_string();
+    let name = format!("client:{client}");
+    let now = state.app.clock.now();
+    let account = crate::domain::Account {
+        id: crate::domain::AccountId::from_stored(name.clone()),
+        login: crate::domain::Login::from_stored(name.clone()),
+        full_name: name.clone(),
+        email: None,
+        roles: Roles::new([*role]),
+        study_group: None,
+        department: None,
+        external_id: None,
+        status: crate::domain::AccountStatus::Active,
+        password_must_change: false,
+        password_expires_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let perms = crate::domain::console::Permissions::of(&account.roles);
+    Ok(ConsoleUser { actor: crate::app::Actor { name, ip }, account, perms })
 }
 
 async fn users(State(state): State<AppState>, u: ApiUser, q: Result<Query<ListQuery>, QueryRejection>) -> Response {
@@ -280,14 +327,15 @@ pub fn document() -> serde_json::Value {
         "info": {
             "title": "propusk administrators' API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Everything the console at /admin does. Requests carry the console's session cookie; \
+            "description": "Everything the console at /admin does. Requests carry the console's session cookie, or a client_credentials bearer token of a client listed in console.api_clients; \
                             POST requests also carry the session's anti-forgery token in X-CSRF-Token. \
                             The caller's roles decide what is allowed; a refusal is audited."
         },
         "components": {
             "securitySchemes": {
                 "session": { "type": "apiKey", "in": "cookie", "name": "__Host-propusk-session" },
-                "csrf": { "type": "apiKey", "in": "header", "name": "X-CSRF-Token" }
+                "csrf": { "type": "apiKey", "in": "header", "name": "X-CSRF-Token" },
+                "bearer": { "type": "http", "scheme": "bearer", "description": "A client_credentials access token of a client listed in console.api_clients" }
             },
             "schemas": {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
@@ -303,7 +351,7 @@ pub fn document() -> serde_json::Value {
                 } }
             }
         },
-        "security": [{ "session": [] }],
+        "security": [{ "session": [] }, { "bearer": [] }],
         "paths": {
             "/api/admin/users": { "get": {
                 "summary": "Search people",
@@ -323,7 +371,7 @@ pub fn document() -> serde_json::Value {
             } },
             "/api/admin/users/{login}/{action}": { "post": {
                 "summary": "suspend, activate, unlock, roles, restrict or unrestrict",
-                "security": [{ "session": [], "csrf": [] }],
+                "security": [{ "session": [], "csrf": [] }, { "bearer": [] }],
                 "parameters": [login, { "name": "action", "in": "path", "required": true,
                     "schema": { "type": "string", "enum": ["suspend", "activate", "unlock", "roles", "restrict", "unrestrict"] } }],
                 "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Action" } } } },
@@ -336,7 +384,7 @@ pub fn document() -> serde_json::Value {
             } },
             "/api/admin/requests/{id}": { "post": {
                 "summary": "Take a request, or close it with an outcome",
-                "security": [{ "session": [], "csrf": [] }],
+                "security": [{ "session": [], "csrf": [] }, { "bearer": [] }],
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "maxLength": 64 } }],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Move" } } } },
                 "responses": errors(ok(any.clone()))
