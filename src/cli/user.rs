@@ -52,6 +52,8 @@ pub enum UserCommand {
         login: String,
         #[arg(long)]
         reason: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Make an account usable again.
     Activate {
@@ -258,8 +260,9 @@ pub async fn run_user(config: &Config, cmd: UserCommand) -> ExitCode {
         UserCommand::Suspend { login, reason, json: as_json } => {
             done(app.suspend(&actor, &login, &reason).await, as_json, "Suspended")
         }
-        UserCommand::ResetSecondFactor { login, reason } => {
+        UserCommand::ResetSecondFactor { login, reason, json: as_json } => {
             match app.reset_second_factor(&actor, &login, &reason).await {
+                Ok(()) if as_json => json(&serde_json::json!({ "login": login, "second_factor": "reset" })),
                 Ok(()) => {
                     println!(
                         "Second factor reset: {login} enrols again at the next sign-in; their sessions have ended."
