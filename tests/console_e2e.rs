@@ -272,6 +272,48 @@ async fn each_role_sees_its_part_and_hostile_input_stays_text() {
     let page = admin.get(server.url("/admin/users/lib.l")).send().await.expect("view").text().await.expect("body");
     assert!(page.contains("подключён"), "the librarian enrolled a second factor");
 
+    // D-4: a notice to acknowledge before sign-in, published from the console.
+    let csrf = csrf_of(&server, &admin, "/admin/notices").await;
+    let minute = |m: i64| (chrono::Utc::now() + chrono::Duration::minutes(m)).format("%Y-%m-%dT%H:%M").to_string();
+    let r = admin
+        .post(server.url("/admin/notices"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("kind", "sign_in_notice"),
+            ("text_ru", "Вход в ЭИОС означает согласие с правилами обработки данных."),
+            ("text_en", ""),
+            ("starts", &minute(-2)),
+            ("ends", &minute(60)),
+        ])
+        .send()
+        .await
+        .expect("notice");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let visitor = server.client();
+    let page = visitor.get(server.url("/sign-in")).send().await.expect("form").text().await.expect("body");
+    assert!(page.contains("согласие с правилами обработки данных") && page.contains("name=\"acknowledged\""));
+    let csrf = input_value(&page, "csrf").expect("csrf");
+    let r = visitor
+        .post(server.url("/sign-in"))
+        .form(&[("csrf", csrf.as_str()), ("login", "stud.s"), ("password", NEW_PASSWORD), ("next", "/account")])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "no sign-in without acknowledging the notice");
+    let r = visitor
+        .post(server.url("/sign-in"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("login", "lib.l"),
+            ("password", NEW_PASSWORD),
+            ("next", "/account"),
+            ("acknowledged", "on"),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(location(&r), "/sign-in/second-factor", "acknowledged: the sign-in goes on");
+
     // Reports render their charts with a data table beside each.
     let reports = admin.get(server.url("/admin/reports?days=7")).send().await.expect("reports").text().await.expect("body");
     assert!(reports.contains("<svg") && reports.contains("role=\"img\"") && reports.contains("<caption>"));

@@ -488,6 +488,11 @@ impl App {
         }
         audience.sort();
         audience.dedup();
+        if form.kind == AnnouncementKind::SignInNotice && !audience.is_empty() {
+            return Err(AppError::Invalid(
+                "audience: a notice to acknowledge before sign-in is for everyone (nobody is known yet)".into(),
+            ));
+        }
         let now = self.clock.now();
         if form.ends_at <= form.starts_at {
             return Err(AppError::Invalid("ends_at: must be after starts_at".into()));

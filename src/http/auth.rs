@@ -41,7 +41,7 @@ pub async fn sign_in_page(
     // announcements for everyone (and maintenance windows) above the form. A
     // store that does not answer must not keep anyone from the form.
     let banner = match state.app.announcements_for(None).await {
-        Ok(list) => super::admin::notices::banner(lang, &list),
+        Ok(list) => super::admin::notices::banner_on(lang, &list, true),
         Err(e) => {
             tracing::warn!(error = %e, "announcements could not be read");
             maud::Markup::default()
@@ -106,6 +106,8 @@ pub struct SignInForm {
     #[serde(default)]
     password: String,
     next: Option<String>,
+    /// The box of a notice to acknowledge before sign-in (D-4).
+    acknowledged: Option<String>,
 }
 
 pub async fn sign_in(
@@ -124,6 +126,19 @@ pub async fn sign_in(
     }
     let next = local_path(form.next.as_deref()).to_owned();
     let login_echo: String = form.login.trim().chars().take(64).collect();
+    // D-4: while a notice to acknowledge is in force, nobody signs in without its box.
+    if form.acknowledged.as_deref() != Some("on") {
+        let list = state.app.announcements_for(None).await.map_err(HttpError::app(lang))?;
+        if list.iter().any(|a| a.kind == crate::ports::console::AnnouncementKind::SignInNotice) {
+            let banner = super::admin::notices::banner_on(lang, &list, true);
+            let msg = if lang == Lang::Ru {
+                "Подтвердите, что ознакомились с уведомлением перед входом."
+            } else {
+                "Confirm that you have read the notice before signing in."
+            };
+            return Ok(form_response_with(&headers, lang, StatusCode::BAD_REQUEST, Some(msg), None, &login_echo, &next, banner));
+        }
+    }
     let req = SignInRequest {
         login: form.login,
         password: Password::new(form.password),

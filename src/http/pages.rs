@@ -92,7 +92,7 @@ pub fn sign_in(
         html! {
             (announcements)
             p { (t.sign_in_intro) }
-            form.card method="post" action="/sign-in" {
+            form.card #sign-in-form method="post" action="/sign-in" {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="next" value=(next);
                 div.field {

@@ -81,6 +81,8 @@ pub struct AccessRequest {
 pub enum AnnouncementKind {
     Notice,
     Maintenance,
+    /// D-4: a notice everyone must acknowledge on the sign-in form before signing in.
+    SignInNotice,
 }
 
 impl AnnouncementKind {
@@ -88,11 +90,14 @@ impl AnnouncementKind {
         match self {
             AnnouncementKind::Notice => "notice",
             AnnouncementKind::Maintenance => "maintenance",
+            AnnouncementKind::SignInNotice => "sign_in_notice",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [AnnouncementKind::Notice, AnnouncementKind::Maintenance].into_iter().find(|k| k.as_str() == s)
+        [AnnouncementKind::Notice, AnnouncementKind::Maintenance, AnnouncementKind::SignInNotice]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 

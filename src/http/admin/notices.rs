@@ -29,15 +29,27 @@ fn kind_label(lang: Lang, k: AnnouncementKind) -> &'static str {
     match k {
         AnnouncementKind::Notice => tr(lang, "объявление", "notice"),
         AnnouncementKind::Maintenance => tr(lang, "технические работы", "maintenance"),
+        AnnouncementKind::SignInNotice => tr(lang, "уведомление перед входом", "notice before sign-in"),
     }
 }
 
-/// Announcements as shown above a page's content (sign-in page, personal account).
+/// The id of the sign-in form, which a notice's acknowledgement box joins (D-4).
+pub const SIGN_IN_FORM: &str = "sign-in-form";
+
+/// Announcements as shown above a page's content (sign-in page, personal account). On
+/// the sign-in page a notice to acknowledge (D-4) carries a required box that belongs
+/// to the sign-in form; elsewhere such notices are not shown.
 pub fn banner(lang: Lang, list: &[Announcement]) -> Markup {
+    banner_on(lang, list, false)
+}
+
+pub fn banner_on(lang: Lang, list: &[Announcement], sign_in_page: bool) -> Markup {
+    let list: Vec<&Announcement> =
+        list.iter().filter(|a| sign_in_page || a.kind != AnnouncementKind::SignInNotice).collect();
     html! {
         @if !list.is_empty() {
             section.announcements aria-label=(tr(lang, "Объявления", "Announcements")) {
-                @for a in list {
+                @for a in &list {
                     div.flash.notice {
                         p {
                             strong { (kind_label(lang, a.kind)) ": " }
@@ -45,6 +57,12 @@ pub fn banner(lang: Lang, list: &[Announcement]) -> Markup {
                         }
                         @if a.kind == AnnouncementKind::Maintenance {
                             p.hint { (tr(lang, "С ", "From ")) (a.starts_at.to_human()) (tr(lang, " по ", " to ")) (a.ends_at.to_human()) " (UTC)" }
+                        }
+                        @if a.kind == AnnouncementKind::SignInNotice {
+                            div.check {
+                                input type="checkbox" id={ "ack-" (a.id) } name="acknowledged" value="on" required form=(SIGN_IN_FORM);
+                                label for={ "ack-" (a.id) } { (tr(lang, "Я ознакомлен(а) с уведомлением", "I have read the notice")) }
+                            }
                         }
                     }
                 }
@@ -63,6 +81,7 @@ fn form(c: &Console) -> Markup {
                 select #kind name="kind" {
                     option value="notice" { (kind_label(lang, AnnouncementKind::Notice)) }
                     option value="maintenance" { (kind_label(lang, AnnouncementKind::Maintenance)) }
+                    option value="sign_in_notice" { (kind_label(lang, AnnouncementKind::SignInNotice)) }
                 }
             }
             div.field { label for="text_ru" { (tr(lang, "Текст (по-русски)", "Text (Russian)")) }
@@ -140,7 +159,9 @@ pub async fn create(
     check_csrf(&state, &c, f.get("csrf").map(String::as_str).unwrap_or("")).await?;
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
     let form = AnnouncementForm {
-        kind: AnnouncementKind::parse(&get("kind")).ok_or_else(|| HttpError::App(AppError::Invalid("kind: notice or maintenance".into()), c.lang))?,
+        kind: AnnouncementKind::parse(&get("kind")).ok_or_else(|| {
+            HttpError::App(AppError::Invalid("kind: notice, maintenance or sign_in_notice".into()), c.lang)
+        })?,
         text_ru: get("text_ru"),
         text_en: get("text_en"),
         audience: Role::ALL.into_iter().filter(|r| f.contains_key(&format!("aud_{}", r.as_str()))).map(|r| r.as_str().to_owned()).collect(),
