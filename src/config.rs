@@ -65,20 +65,6 @@ pub struct RawConsole {
     pub api_clients: Vec<String>,
 }
 
-/// `[rules]`: the rules of the environment.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawRules {
-    /// Ask every person to accept the rules at first sign-in and after each new version.
-    pub required: bool,
-}
-
-impl Default for RawRules {
-    fn default() -> Self {
-        Self { required: true }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPolicies {
@@ -640,6 +626,9 @@ pub use lifecycle::{LifecycleConfig, RawLifecycle};
 mod directory;
 use directory::directory_config;
 pub use directory::{DirectoryConfig, RawDirectory};
+#[path = "config_rules.rs"]
+mod rules;
+pub use rules::RawRules;
 #[path = "config_audit.rs"]
 mod audit;
 use audit::audit_config;
