@@ -113,3 +113,32 @@ fn every_page_passes_axe_in_both_versions_and_the_choice_is_remembered() {
         assert!(out.contains(&format!("axe: \"[{mode}] personal account\"")), "{out}");
     }
 }
+
+#[test]
+fn an_administrator_registers_a_group_and_the_console_is_accessible() {
+    let server = start();
+    let (admin, _) = register(&server, "glavnaya.a", "Главная Анна", "eios_admin");
+    let (librarian, _) = register(&server, "knigina.k", "Книгина Ксения", "librarian");
+    let out = run_scenario(
+        &server,
+        "console",
+        &[
+            ("ADMIN", "glavnaya.a"),
+            ("ADMIN_PASSWORD", &admin),
+            ("LIBRARIAN", "knigina.k"),
+            ("LIBRARIAN_PASSWORD", &librarian),
+            ("NEW_PASSWORD", "Консоль-под-замком-2026"),
+        ],
+    );
+    for page in ["credential slips (visually impaired)", "reports (visually impaired)", "library access (librarian)"] {
+        assert!(out.contains(&format!("axe: \"{page}\"")), "{out}");
+    }
+    // What the browser did is in the store and the journals: three accounts registered
+    // by the administrator, two slips marked handed over, the chains intact.
+    let audit = server.cli(&["audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "json"]);
+    let audit: serde_json::Value = serde_json::from_slice(&audit.stdout).expect("json");
+    let count = |action: &str| audit.as_array().expect("array").iter().filter(|e| e["action"] == action).count();
+    assert_eq!(count("journal.handed_over"), 2, "{audit}");
+    assert_eq!(count("inspector.create"), 1, "{audit}");
+    assert!(server.cli(&["audit", "verify"]).status.success());
+}
