@@ -207,3 +207,21 @@ async fn a_role_granted_later_does_not_make_an_old_session_administrative() {
         .expect("grant");
     assert!(app.current_session(signed.token).await.expect("lookup").is_none());
 }
+
+#[tokio::test]
+async fn forward_auth_refuses_an_administrative_session_without_the_second_factor() {
+    let (app, _) = testing::app().await;
+    let cred = add(&app, "prepodova.p", vec![Role::Teacher]).await;
+    let signed = app.sign_in(req("prepodova.p", cred.password.expose())).await.expect("teacher");
+    let s = app.current_session(signed.token).await.expect("lookup").expect("live");
+    let pw = Password::new("Морская-волна-2026");
+    app.change_password(&s, cred.password, pw.clone(), pw, None).await.expect("change");
+    let token = s.token.expose().to_owned();
+    let ask = || app.verify_forward(Some(&token), None, "timetable.college.example", "/group/IS-21");
+    let before = ask().await.expect("verify");
+    assert!(matches!(before, crate::app::ForwardAuth::Allowed { .. }), "a teacher's session: {before:?}");
+    app.set_roles(&Actor::system(), "prepodova.p", crate::domain::Roles::new(vec![Role::Teacher, Role::EiosAdmin]))
+        .await
+        .expect("grant");
+    assert!(matches!(ask().await.expect("verify"), crate::app::ForwardAuth::SignIn), "no second factor: sign in");
+}
