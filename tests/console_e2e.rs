@@ -147,6 +147,23 @@ async fn an_administrator_registers_a_group_and_hands_the_slips_over() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(count_users(&server, &admin, "ивановна").await, 0);
 
+    // A file that is not what it says, and a list with a bad row: clear answers, nothing created.
+    let (ctype, body) = multipart(&[("csrf", &csrf), ("step", "review"), ("format", "json")], Some(("x.json", b"\x89PNG\r\n")));
+    let r = admin.post(server.url("/admin/register")).header("content-type", ctype).body(body).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.expect("body").contains("Файл не прочитан"), "the file's problem is named");
+    let (ctype, body) = multipart(&[("csrf", &csrf), ("step", "review"), ("format", "xlsx")], Some(("x.xlsx", &file)));
+    let r = admin.post(server.url("/admin/register")).header("content-type", ctype).body(body).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "JSON sent as XLSX");
+    let mut rows: Vec<serde_json::Value> = serde_json::from_slice(&file).expect("json");
+    rows[2]["status"] = serde_json::json!("on_the_moon");
+    let bad = serde_json::to_vec(&rows).expect("json");
+    let (ctype, body) = multipart(&[("csrf", &csrf), ("step", "review"), ("format", "json")], Some(("bad.json", &bad)));
+    let r = admin.post(server.url("/admin/register")).header("content-type", ctype).body(body).send().await.expect("post");
+    let page = r.text().await.expect("body");
+    assert!(page.contains("В списке есть ошибки") && !page.contains("Подтвердить и создать"), "no confirm while a row is bad");
+    assert_eq!(count_users(&server, &admin, "ивановна").await, 0);
+
     // Confirm: the slips, once.
     let (ctype, body) =
         multipart(&[("csrf", &csrf), ("step", "confirm"), ("format", "json"), ("group", "ИС-26"), ("data", &data)], None);
