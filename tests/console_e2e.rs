@@ -369,6 +369,8 @@ async fn the_api_is_described_and_survives_a_property_based_tester() {
     let cookie = reqwest::cookie::CookieStore::cookies(jar.as_ref(), &url).expect("cookies");
     let cookie = cookie.to_str().expect("ascii").to_owned();
     let out = std::process::Command::new("schemathesis")
+        // It keeps its own state in the working directory.
+        .current_dir(dir.path())
         .args(["run", "--checks", "not_a_server_error", "--max-examples", "25", "--tls-verify", "false", "--url"])
         .arg(server.url(""))
         .args(["-H", &format!("Cookie: {cookie}"), "-H", &format!("X-CSRF-Token: {token}")])
