@@ -293,6 +293,17 @@ impl App {
             ended_at: None,
             second_factor_at,
         };
+        // the first sign-in with an issued password is the mark of receipt. The mark is
+        // outside the journal's chain, so setting it is audited (invariant 20).
+        let receipt = if account.password_must_change
+            && self.store.list_journal(Some(&account.id), 1).await?.first().is_some_and(|e| e.received_at.is_none())
+        {
+            let login = account.login.as_str();
+            let detail = "first sign-in with the issued password: the mark of receipt".to_owned();
+            Some(self.audit(login, "credentials.received", Some(login), record.ip.as_deref(), detail))
+        } else {
+            None
+        };
         let mut changes = extra;
         changes.push(Change::InsertSignIn(record));
         changes.push(Change::InsertSession(session));
@@ -308,9 +319,9 @@ impl App {
             changes.push(Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Active, at: now });
             changes.extend(self.directory_write(&account.login, AccountStatus::Active, now));
         }
-        if account.password_must_change {
-            // the first sign-in with an issued password is the mark of receipt.
+        if let Some(audit) = receipt {
             changes.push(Change::MarkCredentialsReceived { subject: account.id.clone(), at: now });
+            changes.push(Change::InsertAudit(audit));
         }
         self.store.commit(changes).await?;
         Ok((SignedIn { token, account: account.clone() }, device))
@@ -367,6 +378,13 @@ mod tests {
         assert!(journal[0].received_at.is_some());
         let s = app.store.find_session(&signed.token.hash()).await.expect("find").expect("session");
         assert_eq!(s.ip.as_deref(), Some("192.0.2.7"));
+        // The mark is outside the journal's chain, so it is audited, once (invariant 20).
+        use crate::ports::AccessStore as _;
+        app.sign_in(req("kuznetsova.m", cred.password.expose())).await.expect("again");
+        let audit = app.store.list_audit("credentials.received", 10).await.expect("audit");
+        assert_eq!(audit.len(), 1, "{audit:?}");
+        assert_eq!(audit[0].subject.as_deref(), Some("kuznetsova.m"));
+        assert!(app.verify_chain(crate::domain::chain::ChainLog::Journal).await.expect("verify").intact);
     }
 
     #[tokio::test]
