@@ -168,3 +168,29 @@ pub fn reenrol(lang: Lang, csrf: &str, e: &Enrolment, error: Option<&str>) -> Ma
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_qr_code_is_an_svg_element_the_content_policy_allows() {
+        let svg = qr_svg("otpauth://totp/propusk:ivanov.i?secret=MZXW6YTBOI&issuer=propusk").into_string();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..40.min(svg.len())]);
+        assert!(svg.ends_with("</svg>"));
+        // style-src 'self' refuses inline styles; img-src refuses data: addresses.
+        for banned in ["style", "data:", "<script", "<?xml"] {
+            assert!(!svg.contains(banned), "{banned} in {svg}");
+        }
+    }
+
+    #[test]
+    fn recovery_codes_are_listed_once_each() {
+        let codes: Vec<RecoveryCode> = (0..10u8).map(|i| RecoveryCode::from_random([i; 10])).collect();
+        let page = recovery_codes(Lang::Ru, "csrf-token", &codes, true).into_string();
+        for c in &codes {
+            assert_eq!(page.matches(&format!("<li><code>{}</code></li>", c.display())).count(), 1);
+        }
+        assert!(page.contains("action=\"/sign-in/second-factor/saved\""));
+    }
+}
