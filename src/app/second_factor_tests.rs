@@ -225,3 +225,20 @@ async fn forward_auth_refuses_an_administrative_session_without_the_second_facto
         .expect("grant");
     assert!(matches!(ask().await.expect("verify"), crate::app::ForwardAuth::SignIn), "no second factor: sign in");
 }
+
+#[tokio::test]
+async fn a_lock_set_meanwhile_refuses_the_right_code() {
+    let (app, clock) = testing::app().await;
+    let (_, secret, password) = enrolled_admin(&app, "adminova.h", vec![Role::EiosAdmin]).await;
+    later(&clock);
+    let p = start(&app, "adminova.h", &password).await;
+    // Someone else guesses the password five times: the account locks (D-1).
+    for _ in 0..5 {
+        let e = app.sign_in_start(req("adminova.h", "wrong-password"), None, "/").await.expect_err("wrong");
+        assert!(matches!(e, AppError::InvalidCredentials));
+    }
+    let right = totp::code_at(&secret, clock.now());
+    let e = app.submit_second_factor(&p.token, &right, None).await.expect_err("locked");
+    assert!(matches!(e, AppError::InvalidCredentials), "{e:?}");
+    assert!(app.pending_sign_in(&p.token).await.expect("view").is_none(), "the pending sign-in is gone");
+}
