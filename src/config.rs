@@ -50,19 +50,10 @@ pub struct RawConfig {
     pub log: RawLog,
     pub rules: RawRules,
     pub console: RawConsole,
+    pub metrics: RawMetrics,
     /// OpenID Connect clients declared in the file (`[[client]]`), kept in step at start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub client: Vec<RawClient>,
-}
-
-/// `[console]`: the administrators' console and its JSON API.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawConsole {
-    /// Service clients allowed to call `/api/admin` with a `client_credentials` token,
-    /// each as `CLIENT_ID=ROLE`: the client acts with that role's permissions (for
-    /// example `"reports-export=inspector"` reads, `"hr-sync=eios_admin"` manages).
-    pub api_clients: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,62 +67,6 @@ impl Default for RawPolicies {
     fn default() -> Self {
         Self { dir: "policies".into() }
     }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawProtection {
-    pub lockout_threshold: u32,
-    pub lockout_window_minutes: u32,
-    pub lockout_minutes: u32,
-    pub lockout_growth: u32,
-    pub lockout_max_minutes: u32,
-    pub lockout_permanent_after: u32,
-    /// `account` (D-1) or `account_network`.
-    pub lockout_scope: String,
-    pub spray_distinct_logins: u32,
-    pub spray_window_minutes: u32,
-    pub spray_block_minutes: u32,
-    pub address_per_minute: u32,
-    pub login_per_minute: u32,
-    pub report_per_hour: u32,
-    pub client_auth_failures_per_minute: u32,
-    /// Password hashes per second for attempts from networks with recent failures.
-    pub suspect_hashes_per_second: u32,
-    /// A browser stays known to an account this long after its last sign-in (0: off).
-    pub known_device_days: u32,
-}
-
-impl Default for RawProtection {
-    fn default() -> Self {
-        Self {
-            lockout_threshold: 5,
-            lockout_window_minutes: 15,
-            lockout_minutes: 30,
-            lockout_growth: 2,
-            lockout_max_minutes: 1440,
-            lockout_permanent_after: 0,
-            lockout_scope: "account".into(),
-            spray_distinct_logins: 20,
-            spray_window_minutes: 10,
-            spray_block_minutes: 30,
-            address_per_minute: 60,
-            login_per_minute: 10,
-            report_per_hour: 10,
-            client_auth_failures_per_minute: 30,
-            suspect_hashes_per_second: 5,
-            known_device_days: 180,
-        }
-    }
-}
-
-/// Request-rate limits kept per node; see ARCHITECTURE.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimits {
-    pub address_per_minute: u32,
-    pub login_per_minute: u32,
-    pub report_per_hour: u32,
-    pub client_auth_failures_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -314,6 +249,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Service clients of the console's API and the role each acts with.
     pub console_api_clients: Vec<(String, crate::domain::Role)>,
+    /// Where `/metrics` is served (plain HTTP); `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A value that may carry a password (a database URL): `Debug` hides the user-info part.
@@ -518,24 +455,10 @@ impl RawConfig {
         let lifecycle = lifecycle_config(&self.lifecycle)?;
         let directory = directory_config(&self.directory)?;
         let audit = audit_config(&self.audit)?;
+        let metrics_listen = metrics_listen(&self.metrics)?;
         let clients =
             self.client.iter().enumerate().map(|(i, c)| declared_client(i, c)).collect::<Result<Vec<_>, _>>()?;
-        let console_api_clients = self
-            .console
-            .api_clients
-            .iter()
-            .map(|entry| {
-                let (client, role) = entry
-                    .split_once('=')
-                    .ok_or_else(|| err("console.api_clients", format!("expected CLIENT_ID=ROLE, got {entry:?}")))?;
-                let role: crate::domain::Role =
-                    role.trim().parse().map_err(|e: crate::domain::account::UnknownRole| err("console.api_clients", e.to_string()))?;
-                if !crate::domain::console::Permissions::of(&crate::domain::Roles::new([role])).any() {
-                    return Err(err("console.api_clients", format!("the role {role} has no part of the console")));
-                }
-                Ok((client.trim().to_owned(), role))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let console_api_clients = console_api_clients(&self.console)?;
         Ok(Config {
             listen,
             header_timeout,
@@ -585,6 +508,7 @@ impl RawConfig {
             directory,
             audit,
             console_api_clients,
+            metrics_listen,
         })
     }
 }
@@ -633,3 +557,14 @@ pub use rules::RawRules;
 mod audit;
 use audit::audit_config;
 pub use audit::{AuditConfig, RawAudit};
+#[path = "config_metrics.rs"]
+mod metrics;
+use metrics::metrics_listen;
+pub use metrics::RawMetrics;
+#[path = "config_console.rs"]
+mod console;
+use console::console_api_clients;
+pub use console::RawConsole;
+#[path = "config_protection.rs"]
+mod protection;
+pub use protection::{RateLimits, RawProtection};

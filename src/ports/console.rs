@@ -191,6 +191,11 @@ pub trait ConsoleStore: Send + Sync {
     async fn security_events_per_day(&self, since: Timestamp) -> Result<Vec<DayCount>, StoreError>;
     /// Accounts in login order after `after_login`, at most `limit`: keyset paging for exports.
     async fn accounts_after(&self, after_login: &str, limit: u32) -> Result<Vec<Account>, StoreError>;
+    /// Every restriction of every account, by account (for lists over all accounts: a
+    /// college has few restrictions, far fewer than accounts).
+    async fn all_restrictions(
+        &self,
+    ) -> Result<std::collections::HashMap<AccountId, Vec<crate::policy::Restriction>>, StoreError>;
     /// Audit log lines about `subject` or by it as actor, newest first.
     async fn audit_about(&self, login: &str, limit: u32) -> Result<Vec<super::AuditRecord>, StoreError>;
     /// How many accounts match the console's filter (for paging).

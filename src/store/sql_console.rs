@@ -462,6 +462,38 @@ macro_rules! sql_console_store {
                 rows.iter().map(account_from_row).collect::<Result<_, _>>().map_err($crate::store::map_err)
             }
 
+            async fn all_restrictions(
+                &self,
+            ) -> Result<
+                std::collections::HashMap<$crate::domain::AccountId, Vec<$crate::policy::Restriction>>,
+                $crate::ports::StoreError,
+            > {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT account_id, resource, reason, until, set_by FROM restrictions ORDER BY account_id, resource",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::map_err)?;
+                let mut out: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
+                for r in &rows {
+                    let resource: String = r.try_get("resource").map_err($crate::store::map_err)?;
+                    let restriction = $crate::policy::Restriction {
+                        resource: $crate::policy::ResourceId::parse(&resource)
+                            .map_err(|e| $crate::ports::StoreError::Corrupt(e.to_string()))?,
+                        reason: r.try_get("reason").map_err($crate::store::map_err)?,
+                        until: r
+                            .try_get::<Option<i64>, _>("until")
+                            .map_err($crate::store::map_err)?
+                            .map($crate::domain::Timestamp::from_millis),
+                        set_by: r.try_get("set_by").map_err($crate::store::map_err)?,
+                    };
+                    let account = $crate::domain::AccountId::from_stored(r.try_get("account_id").map_err($crate::store::map_err)?);
+                    out.entry(account).or_default().push(restriction);
+                }
+                Ok(out)
+            }
+
             async fn audit_about(
                 &self,
                 login: &str,

@@ -340,7 +340,7 @@ macro_rules! sql_lifecycle_store {
             .map_err(map_err)?;
             expect_row(r.rows_affected(), "account")?;
             // (statement, binds its pseudonym, binds the account id, binds the old login)
-            let statements: [(&str, bool, bool, bool); 9] = [
+            let statements: [(&str, bool, bool, bool); 13] = [
                 // The chained logs forget the salt of each rewritten field (invariant 20).
                 (
                     "UPDATE credential_journal SET subject_login = $1, login_salt = NULL WHERE subject_id = $2",
@@ -357,6 +357,12 @@ macro_rules! sql_lifecycle_store {
                     true,
                 ),
                 ("DELETE FROM known_devices WHERE account_id = $1", false, true, false),
+                // The second factor's secret and recovery codes, a pending sign-in.
+                ("DELETE FROM second_factors WHERE account_id = $1", false, true, false),
+                ("DELETE FROM recovery_codes WHERE account_id = $1", false, true, false),
+                ("DELETE FROM pending_sign_ins WHERE account_id = $1", false, true, false),
+                // "I cannot sign in" requests filed under the login (a name and a contact).
+                ("DELETE FROM access_requests WHERE login = $1", false, false, true),
                 (
                     "UPDATE audit_log SET subject = $1, detail = REPLACE(detail, $2, $1), subject_salt = NULL \
                      WHERE subject = $2",
