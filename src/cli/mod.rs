@@ -6,6 +6,7 @@
 //! found violations (or an import found bad rows).
 
 mod audit;
+mod backup;
 mod client;
 mod lifecycle;
 mod policy;
@@ -64,6 +65,10 @@ pub enum Command {
     /// The audit log and credential journal: verify their chains, export, prune (R-22, D-10).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Back up the embedded SQLite store and the master key into one file while the server runs.
+    Backup(backup::BackupArgs),
+    /// Restore a backup made by `propusk backup` (the server stopped).
+    Restore(backup::RestoreArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -130,6 +135,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Lifecycle(cmd) => {
             crate::telemetry::init(config.log_format, "warn");
             runtime.block_on(lifecycle::run_lifecycle(&config, cmd))
+        }
+        Command::Backup(args) => {
+            crate::telemetry::init(config.log_format, "warn");
+            runtime.block_on(backup::run_backup(&config, args))
+        }
+        Command::Restore(args) => {
+            crate::telemetry::init(config.log_format, "warn");
+            runtime.block_on(backup::run_restore(&config, args))
         }
         Command::Audit(cmd) => {
             crate::telemetry::init(config.log_format, "warn");

@@ -41,7 +41,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(extra_env: &[(&str, &str)]) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in_dir(tempfile::tempdir().expect("tempdir"), extra_env)
+    }
+
+    /// Like `start`, in a directory prepared beforehand (a restored store, say).
+    pub fn start_in_dir(dir: tempfile::TempDir, extra_env: &[(&str, &str)]) -> Server {
         let mut env: Vec<(String, String)> = FAST_HASH.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         env.push(("PROPUSK_SERVER_LISTEN".into(), "127.0.0.1:0".into()));
         env.push(("PROPUSK_POLICIES_DIR".into(), shipped_policies().display().to_string()));
