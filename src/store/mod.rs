@@ -25,6 +25,7 @@ mod sql_chain_read;
 mod sql_rules;
 #[macro_use]
 mod sql_second_factor;
+pub mod backup;
 mod postgres;
 mod sqlite;
 
