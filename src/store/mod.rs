@@ -22,10 +22,15 @@ mod sql_chain;
 #[macro_use]
 mod sql_chain_read;
 #[macro_use]
+mod sql_console;
+#[macro_use]
 mod sql_rules;
 #[macro_use]
 mod sql_second_factor;
+#[macro_use]
+mod sql_metrics;
 pub mod backup;
+mod erase;
 mod postgres;
 mod sqlite;
 

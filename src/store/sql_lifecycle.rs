@@ -339,50 +339,15 @@ macro_rules! sql_lifecycle_store {
             .await
             .map_err(map_err)?;
             expect_row(r.rows_affected(), "account")?;
-            // (statement, binds its pseudonym, binds the account id, binds the old login)
-            let statements: [(&str, bool, bool, bool); 13] = [
-                // The chained logs forget the salt of each rewritten field (invariant 20).
-                (
-                    "UPDATE credential_journal SET subject_login = $1, login_salt = NULL WHERE subject_id = $2",
-                    true,
-                    true,
-                    false,
-                ),
-                ("UPDATE sign_ins SET login = $1 WHERE account_id = $2", true, true, false),
-                ("UPDATE lifecycle_cases SET subject = $1 WHERE account_id = $2", true, true, false),
-                (
-                    "UPDATE security_events SET detail = REPLACE(detail, $3, $1) WHERE account_id = $2",
-                    true,
-                    true,
-                    true,
-                ),
-                ("DELETE FROM known_devices WHERE account_id = $1", false, true, false),
-                // The second factor's secret and recovery codes, a pending sign-in.
-                ("DELETE FROM second_factors WHERE account_id = $1", false, true, false),
-                ("DELETE FROM recovery_codes WHERE account_id = $1", false, true, false),
-                ("DELETE FROM pending_sign_ins WHERE account_id = $1", false, true, false),
-                // "I cannot sign in" requests filed under the login (a name and a contact).
-                ("DELETE FROM access_requests WHERE login = $1", false, false, true),
-                (
-                    "UPDATE audit_log SET subject = $1, detail = REPLACE(detail, $2, $1), subject_salt = NULL \
-                     WHERE subject = $2",
-                    true,
-                    false,
-                    true,
-                ),
-                ("UPDATE audit_log SET actor = $1, actor_salt = NULL WHERE actor = $2", true, false, true),
-                ("UPDATE sign_ins SET login = $1 WHERE login = $2", true, false, true),
-                ("DELETE FROM mail_outbox WHERE login = $1", false, false, true),
-            ];
-            for (sql, p, i, l) in statements {
-                let mut q = sqlx::query(sql);
-                if p {
+            for st in &$crate::store::erase::ERASE_STATEMENTS {
+                let mut q = sqlx::query(st.sql);
+                if st.pseudonym {
                     q = q.bind(&pseudonym);
                 }
-                if i {
+                if st.account {
                     q = q.bind(&id);
                 }
-                if l {
+                if st.login {
                     q = q.bind(&login);
                 }
                 q.execute(&mut *conn).await.map_err(map_err)?;
