@@ -105,6 +105,11 @@ impl Argon2Pool {
         self.in_flight.load(Ordering::Relaxed).saturating_sub(self.workers)
     }
 
+    /// A view of this pool's queue for the metrics, read at scrape time.
+    pub fn load(&self) -> PoolLoad {
+        PoolLoad { in_flight: self.in_flight.clone(), workers: self.workers, max_waiting: self.max_waiting }
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         class: Class,
@@ -125,6 +130,31 @@ impl Argon2Pool {
         })
         .await
         .map_err(|e| HashError::Failed(e.to_string()))
+    }
+}
+
+/// The queue of an [`Argon2Pool`], as the metrics show it.
+pub struct PoolLoad {
+    in_flight: Arc<AtomicUsize>,
+    workers: usize,
+    max_waiting: usize,
+}
+
+impl crate::metrics::HashPoolLoad for PoolLoad {
+    fn queued(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed).saturating_sub(self.workers)
+    }
+
+    fn queue_capacity(&self) -> usize {
+        self.max_waiting
+    }
+
+    fn running(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed).min(self.workers)
+    }
+
+    fn workers(&self) -> usize {
+        self.workers
     }
 }
 

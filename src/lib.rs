@@ -11,6 +11,7 @@ pub mod hash;
 pub mod http;
 pub mod keys;
 pub mod mail;
+pub mod metrics;
 pub mod outbound;
 pub mod policy;
 pub mod ports;

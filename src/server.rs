@@ -36,6 +36,7 @@ pub async fn build_app(config: &Config, issuer: String) -> anyhow::Result<(App, 
         config.suspect_hashes_per_second,
     )
     .context("invalid argon2 parameters (passwords.*)")?;
+    crate::metrics::METRICS.watch_hash_pool(Box::new(hasher.load()));
     let policies = load_policies(&config.policies_dir)?;
     let master = MasterKey::load_or_create(&config.master_key_file).context("keys.master_key_file")?;
     let sealer = MasterKey::load_or_create(&config.master_key_file).context("keys.master_key_file")?;
@@ -90,6 +91,14 @@ pub async fn serve(
         .with_context(|| format!("cannot listen on {} (server.listen)", config.listen))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} for metrics (metrics.listen)"))?,
+        ),
+        None => None,
+    };
     let (app, keys) = build_app(&config, default_issuer(&config, addr)).await?;
     let declared: Vec<_> = config.clients.iter().map(|c| (c.spec.clone(), c.secret_hash.clone())).collect();
     let changed =
@@ -110,6 +119,15 @@ pub async fn serve(
     let scheduler = config.lifecycle.scheduler_interval.map(|every| tokio::spawn(run_scheduler(app.clone(), every)));
     let retention = tokio::spawn(run_retention(app.clone(), config.audit.retention));
     let inspectors = tokio::spawn(expire_inspectors(app.clone()));
+    let metrics = match metrics_listener {
+        Some(l) => {
+            let at = l.local_addr()?;
+            println!("propusk: metrics on http://{at}/metrics");
+            tracing::info!(%at, "serving metrics (plain HTTP)");
+            Some(tokio::spawn(crate::http::metrics::serve(l, app.clone())))
+        }
+        None => None,
+    };
     let state = AppState {
         app,
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
@@ -163,6 +181,9 @@ pub async fn serve(
     }
     retention.abort();
     inspectors.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

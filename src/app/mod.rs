@@ -9,6 +9,7 @@ mod audit;
 mod account;
 mod admin;
 mod directory;
+mod gauges;
 mod lifecycle;
 mod notify;
 pub mod oidc;

@@ -12,6 +12,7 @@ pub mod extract;
 mod forward_auth;
 pub mod i18n;
 pub mod limit;
+pub mod metrics;
 mod meta;
 mod oidc;
 pub mod pages;
@@ -85,10 +86,13 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc::routes())
         .merge(admin::routes())
         .route(roster::IMPORT_PATH, post(roster::import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)))
+        // Metrics by route template: the route layer sees which route matched.
+        .route_layer(axum::middleware::from_fn(metrics::mark_route))
         .fallback(meta::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn(display::remember_mode))
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }
 

@@ -12,6 +12,7 @@ pub mod access;
 pub mod audit;
 pub mod directory;
 pub mod lifecycle;
+pub mod metrics;
 pub mod oidc;
 pub mod protection;
 pub mod rules;
@@ -163,7 +164,7 @@ pub enum Change {
 /// The storage port.
 #[async_trait]
 pub trait Store:
-    audit::AuditStore + OidcStore + ProtectionStore + AccessStore + lifecycle::LifecycleStore + DirectoryStore + rules::RulesStore + SecondFactorStore + Send + Sync + 'static
+    audit::AuditStore + OidcStore + ProtectionStore + AccessStore + lifecycle::LifecycleStore + DirectoryStore + rules::RulesStore + SecondFactorStore + metrics::MetricsStore + Send + Sync + 'static
 {
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

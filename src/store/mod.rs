@@ -29,6 +29,8 @@ mod sql_rules;
 mod sql_second_factor;
 #[macro_use]
 mod sql_metrics;
+#[macro_use]
+mod sql_metrics;
 pub mod backup;
 mod erase;
 mod postgres;

@@ -47,3 +47,4 @@ sql_directory_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_chain_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_rules_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_second_factor_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
+sql_metrics_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);

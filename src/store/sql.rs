@@ -249,13 +249,20 @@ macro_rules! sql_store {
             }
 
             async fn commit(&self, changes: Vec<$crate::ports::Change>) -> Result<(), $crate::ports::StoreError> {
-                self.write(changes).await
+                let metrics = &$crate::metrics::METRICS;
+                let tally = $crate::metrics::Tally::of(&changes);
+                let timer = metrics.store.time($crate::metrics::StoreOp::Commit);
+                let outcome = self.write(changes).await;
+                drop(timer);
+                metrics.committed(&tally, outcome.is_ok());
+                outcome
             }
 
             async fn find_account(
                 &self,
                 id: &$crate::domain::AccountId,
             ) -> Result<Option<$crate::domain::Account>, $crate::ports::StoreError> {
+                let _timer = $crate::metrics::METRICS.store.time($crate::metrics::StoreOp::FindAccount);
                 let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"))
                     .bind(id.as_str())
                     .fetch_optional(&self.pool)
@@ -269,6 +276,7 @@ macro_rules! sql_store {
                 login: &$crate::domain::Login,
             ) -> Result<Option<$crate::ports::AccountSecret>, $crate::ports::StoreError> {
                 use sqlx::Row as _;
+                let _timer = $crate::metrics::METRICS.store.time($crate::metrics::StoreOp::FindAccountSecret);
                 let row =
                     sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE login = $1"))
                         .bind(login.as_str())
@@ -326,6 +334,7 @@ macro_rules! sql_store {
                 &self,
                 hash: &$crate::domain::SessionTokenHash,
             ) -> Result<Option<$crate::ports::SessionRecord>, $crate::ports::StoreError> {
+                let _timer = $crate::metrics::METRICS.store.time($crate::metrics::StoreOp::FindSession);
                 let row = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE hash = $1"))
                     .bind(hash.as_str())
                     .fetch_optional(&self.pool)

@@ -213,6 +213,7 @@ sql_directory_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_chain_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_rules_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_second_factor_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+sql_metrics_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 
 #[cfg(test)]
 mod tests {
