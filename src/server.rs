@@ -124,6 +124,9 @@ pub async fn serve(
             let at = l.local_addr()?;
             println!("propusk: metrics on http://{at}/metrics");
             tracing::info!(%at, "serving metrics (plain HTTP)");
+            if !at.ip().is_loopback() {
+                tracing::warn!(%at, "the metrics listener is not on loopback: it asks for no sign-in, keep it on a management network");
+            }
             Some(tokio::spawn(crate::http::metrics::serve(l, app.clone())))
         }
         None => None,
