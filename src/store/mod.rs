@@ -29,8 +29,6 @@ mod sql_rules;
 mod sql_second_factor;
 #[macro_use]
 mod sql_metrics;
-#[macro_use]
-mod sql_metrics;
 pub mod backup;
 mod erase;
 mod postgres;
@@ -88,4 +86,31 @@ fn search_key(login: &str, full_name: &str) -> String {
 fn login_hash(login: &str) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(login.as_bytes()))
+}
+
+/// The `WHERE` clause of an account filter with only the conditions it sets (so that an
+/// index on a set column is used), and its values in `$n` order. Text is matched on the
+/// lower-cased `search_key` (see ARCHITECTURE.md).
+pub(crate) fn account_filter(f: &crate::ports::AccountFilter) -> (String, Vec<String>) {
+    let mut conditions = Vec::new();
+    let mut binds = Vec::new();
+    let mut add = |sql: &str, value: String| {
+        binds.push(value);
+        conditions.push(sql.replace('?', &format!("${}", binds.len())));
+    };
+    if let Some(r) = f.role {
+        add("(',' || roles || ',') LIKE ?", format!("%,{r},%"));
+    }
+    if let Some(s) = f.status {
+        add("status = ?", s.as_str().to_owned());
+    }
+    if let Some(g) = &f.study_group {
+        add("study_group = ?", g.clone());
+    }
+    if let Some(t) = &f.text {
+        let escaped = t.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        add("search_key LIKE ? ESCAPE '\\'", format!("%{escaped}%"));
+    }
+    let clause = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    (clause, binds)
 }

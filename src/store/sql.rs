@@ -232,6 +232,7 @@ macro_rules! sql_store {
                 Change::Access(c) => apply_access(conn, c).await?,
                 Change::Lifecycle(c) => apply_lifecycle(conn, c).await?,
                 Change::Directory(c) => apply_directory(conn, c).await?,
+                Change::Console(c) => apply_console(conn, c).await?,
                 Change::Rules(c) => apply_rules(conn, c).await?,
                 Change::SecondFactor(c) => apply_second_factor(conn, c).await?,
                 Change::Oidc(c) => apply_oidc(conn, c).await?,
@@ -297,23 +298,16 @@ macro_rules! sql_store {
                 &self,
                 f: &$crate::ports::AccountFilter,
             ) -> Result<Vec<$crate::domain::Account>, $crate::ports::StoreError> {
-                let rows = sqlx::query(&format!(
-                    "SELECT {ACCOUNT_COLUMNS} FROM accounts \
-                     WHERE ($1 IS NULL OR (',' || roles || ',') LIKE $1) \
-                       AND ($2 IS NULL OR status = $2) \
-                       AND ($3 IS NULL OR study_group = $3) \
-                       AND ($4 IS NULL OR search_key LIKE $4 ESCAPE '\\') \
-                     ORDER BY login LIMIT $5 OFFSET $6"
-                ))
-                .bind(f.role.map(|r| format!("%,{r},%")))
-                .bind(f.status.map(|s| s.as_str()))
-                .bind(&f.study_group)
-                .bind(f.text.as_ref().map(|t| format!("%{}%", like_escape(&t.to_lowercase()))))
-                .bind(i64::from(f.limit))
-                .bind(i64::from(f.offset))
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::map_err)?;
+                let (filter, binds) = $crate::store::account_filter(f);
+                let sql = format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts {filter} ORDER BY login LIMIT {} OFFSET {}",
+                    f.limit, f.offset
+                );
+                let mut q = sqlx::query(&sql);
+                for b in binds {
+                    q = q.bind(b);
+                }
+                let rows = q.fetch_all(&self.pool).await.map_err($crate::store::map_err)?;
                 rows.iter().map(account_from_row).collect::<Result<_, _>>().map_err($crate::store::map_err)
             }
 
@@ -435,11 +429,6 @@ macro_rules! sql_store {
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err($crate::store::map_err)
             }
-        }
-
-        /// Escapes `%`, `_` and `\` for a LIKE pattern with `\` as the escape character.
-        fn like_escape(s: &str) -> String {
-            s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
         }
     };
 }

@@ -1,6 +1,6 @@
 //! The console's queries (slip marks, the request queue, announcements, inspectors and
 //! the reports' aggregates), written once for both backends and instantiated by
-//! [`sql_console_store!`]. Uses `account_from_row`, `ACCOUNT_COLUMNS` and `like_escape`
+//! [`sql_console_store!`]. Uses `account_from_row` and `ACCOUNT_COLUMNS`
 //! from [`sql_store!`], instantiated in the same module.
 
 /// Implements `ports::console::ConsoleStore` for `$store` and the `apply_console` step.
@@ -527,20 +527,13 @@ macro_rules! sql_console_store {
 
             async fn count_accounts(&self, f: &$crate::ports::AccountFilter) -> Result<i64, $crate::ports::StoreError> {
                 use sqlx::Row as _;
-                let row = sqlx::query(
-                    "SELECT COUNT(*) AS n FROM accounts \
-                     WHERE ($1 IS NULL OR (',' || roles || ',') LIKE $1) \
-                       AND ($2 IS NULL OR status = $2) \
-                       AND ($3 IS NULL OR study_group = $3) \
-                       AND ($4 IS NULL OR search_key LIKE $4 ESCAPE '\\')",
-                )
-                .bind(f.role.map(|r| format!("%,{r},%")))
-                .bind(f.status.map(|s| s.as_str()))
-                .bind(&f.study_group)
-                .bind(f.text.as_ref().map(|t| format!("%{}%", like_escape(&t.to_lowercase()))))
-                .fetch_one(&self.pool)
-                .await
-                .map_err($crate::store::map_err)?;
+                let (filter, binds) = $crate::store::account_filter(f);
+                let sql = format!("SELECT COUNT(*) AS n FROM accounts {filter}");
+                let mut q = sqlx::query(&sql);
+                for b in binds {
+                    q = q.bind(b);
+                }
+                let row = q.fetch_one(&self.pool).await.map_err($crate::store::map_err)?;
                 row.try_get("n").map_err($crate::store::map_err)
             }
         }
