@@ -220,6 +220,8 @@ async fn a_backup_taken_under_load_restores_the_same_people_keys_sessions_and_ch
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(stderr(&out).contains("in use"), "{}", stderr(&out));
     assert_eq!(browser.get(server.url("/account")).send().await.expect("get").status(), StatusCode::OK);
+    let out = server.cli(&["restore", "backups/first.tar", "--check"]);
+    assert!(ok(&out).contains("replacing it needs --force"), "{}", stdout(&out));
 
     // `--check` reads the whole file and writes nothing.
     let fresh = tempfile::tempdir().expect("tempdir");

@@ -289,6 +289,8 @@ pub struct RestoreReport {
     pub contents: Contents,
     pub database: String,
     pub master_key_file: String,
+    /// What the database there held, when it held accounts (replaced only with `--force`).
+    pub replaces: Option<Contents>,
     /// Files that were there before, kept under new names.
     pub kept: Vec<String>,
     pub policies_in_backup: Option<String>,
@@ -327,7 +329,11 @@ pub async fn restore(config: &Config, args: &RestoreArgs) -> Result<RestoreRepor
         ));
     }
     let target = store_backup::sqlite_target(&db).await.map_err(Failure::store)?;
-    if let (Target::HasData(there), false) = (target, args.force) {
+    let replaces = match target {
+        Target::HasData(there) => Some(there),
+        Target::Absent | Target::Empty => None,
+    };
+    if let (Some(there), false, false) = (replaces, args.force, args.check) {
         return Err(Failure::new(
             4,
             format!(
@@ -350,6 +356,7 @@ pub async fn restore(config: &Config, args: &RestoreArgs) -> Result<RestoreRepor
         contents: manifest.contents,
         database: absolute(&db).display().to_string(),
         master_key_file: absolute(&key_path).display().to_string(),
+        replaces,
         kept: Vec::new(),
         policies_same: here.is_some() && here == manifest.policies.digest,
         policies_in_backup: manifest.policies.digest.clone(),
@@ -422,6 +429,9 @@ fn print_restore(r: &RestoreReport, check: bool) {
     if check {
         println!("propusk: {} is a whole backup made {} by propusk {}", r.file, r.created_at, r.propusk_version);
         println!("  it would restore the database to {} and the master key to {}", r.database, r.master_key_file);
+        if let Some(there) = &r.replaces {
+            println!("  the database there holds {} accounts: replacing it needs --force", there.accounts);
+        }
     } else {
         println!("propusk: restored the backup made {} by propusk {}", r.created_at, r.propusk_version);
         println!("  database   {}", r.database);
