@@ -80,6 +80,20 @@ await scenario('console', async (browser) => {
   const fresh = env('NEW_PASSWORD');
   const page = await browser.page();
 
+  step('"I cannot sign in": the public form files a request');
+  const visitor = await browser.page();
+  await visitor.goto('/sign-in');
+  await Promise.all([visitor.waitForNavigation(), visitor.getByRole('link', { name: /Не могу войти/ }).click()]);
+  expect(pathOf(visitor) === '/access-request', `the form, at ${visitor.url()}`);
+  await bothVersions(visitor, 'I cannot sign in');
+  await visitor.getByLabel(/Логин/).fill('zabyl.z');
+  await visitor.getByLabel('ФИО').fill('Забывчивый Захар');
+  await visitor.getByLabel(/Как с вами связаться/).fill('+7 900 111-22-33');
+  await visitor.getByLabel('Что случилось').fill('Потерял лист с паролем');
+  await Promise.all([visitor.waitForNavigation(), visitor.getByRole('button', { name: 'Отправить обращение' }).click()]);
+  expect((await visitor.getByRole('status').textContent()).includes('Обращение принято'), 'the request is filed');
+  await checkA11y(visitor, 'request filed');
+
   step('the administrator signs in with a second factor');
   await firstSignIn(page, env('ADMIN'), env('ADMIN_PASSWORD'), fresh, 'administrator');
   await page.goto('/admin');
@@ -146,6 +160,7 @@ await scenario('console', async (browser) => {
     ['/admin/journal?log=journal', 'credential journal'],
     ['/admin/journal/verify', 'journals\' integrity'],
     ['/admin/requests', 'requests'],
+    ['/admin/requests?all=true', 'all requests'],
     ['/admin/notices', 'announcements'],
     ['/admin/library', 'library access'],
     ['/admin/inspectors', 'inspectors'],
