@@ -10,7 +10,6 @@
 //! Run with `cargo bench --bench console` (PostgreSQL at `PROPUSK_TEST_PG`).
 
 #[path = "../tests/common/lifecycle_kit.rs"]
-#[allow(dead_code)]
 mod kit;
 
 use std::path::Path;
@@ -20,8 +19,8 @@ use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use propusk::app::console::ConsoleUser;
 use propusk::app::Actor;
+use propusk::app::console::ConsoleUser;
 use propusk::domain::account::{Account, AccountStatus, Role, Roles};
 use propusk::domain::console::Permissions;
 use propusk::domain::ids::{AccountId, Login};
@@ -35,8 +34,20 @@ const ROUNDS: usize = 40;
 const BEGIN: &str = "<!-- console:begin -->";
 const END: &str = "<!-- console:end -->";
 
-const SURNAMES: [&str; 12] =
-    ["Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов", "Новиков", "Фёдоров", "Морозов", "Волков"];
+const SURNAMES: [&str; 12] = [
+    "Иванов",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Петров",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+];
 
 fn account(i: usize, now: Timestamp) -> Account {
     let (role, group) = match i % 50 {
@@ -130,16 +141,24 @@ async fn measure(name: &str, url: &str, policies: &Path) -> anyhow::Result<Strin
     let mut out = String::new();
     let mut row = |what: &str, d: &mut Vec<Duration>, target: &str| {
         d.sort();
-        let p = |q: f64| d[((d.len() as f64 * q).ceil() as usize).saturating_sub(1).min(d.len() - 1)].as_secs_f64() * 1e3;
+        let p =
+            |q: f64| d[((d.len() as f64 * q).ceil() as usize).saturating_sub(1).min(d.len() - 1)].as_secs_f64() * 1e3;
         out.push_str(&format!("| {name} | {what} | {:.1} ms | {:.1} ms | {target} |\n", p(0.5), p(0.95)));
     };
     let cases: Vec<(&str, AccountFilter)> = vec![
         ("users: first page", filter(AccountFilter::default())),
-        ("users: name search \"смирнов\"", filter(AccountFilter { text: Some("смирнов".into()), ..Default::default() })),
+        (
+            "users: name search \"смирнов\"",
+            filter(AccountFilter { text: Some("смирнов".into()), ..Default::default() }),
+        ),
         ("users: one group", filter(AccountFilter { study_group: Some("ГР-1234".into()), ..Default::default() })),
         (
             "users: role and status",
-            filter(AccountFilter { role: Some(Role::Teacher), status: Some(AccountStatus::Active), ..Default::default() }),
+            filter(AccountFilter {
+                role: Some(Role::Teacher),
+                status: Some(AccountStatus::Active),
+                ..Default::default()
+            }),
         ),
         ("users: last page", filter(AccountFilter { offset: (PEOPLE as u32 / 50 - 1) * 50, ..Default::default() })),
     ];

@@ -559,12 +559,12 @@ use audit::audit_config;
 pub use audit::{AuditConfig, RawAudit};
 #[path = "config_metrics.rs"]
 mod metrics;
-use metrics::metrics_listen;
 pub use metrics::RawMetrics;
+use metrics::metrics_listen;
 #[path = "config_console.rs"]
 mod console;
-use console::console_api_clients;
 pub use console::RawConsole;
+use console::console_api_clients;
 #[path = "config_protection.rs"]
 mod protection;
 pub use protection::{RateLimits, RawProtection};

@@ -292,7 +292,9 @@ async fn run_retention(app: App, retention: Duration) {
     loop {
         tick.tick().await;
         match app.prune_audit(&Actor::system(), retention).await {
-            Ok(r) if r.removed > 0 => tracing::info!(removed = r.removed, through_seq = r.through_seq, "audit retention"),
+            Ok(r) if r.removed > 0 => {
+                tracing::info!(removed = r.removed, through_seq = r.through_seq, "audit retention")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "the audit retention prune could not run"),
         }

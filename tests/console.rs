@@ -152,7 +152,8 @@ async fn a_group_is_registered_and_each_slip_handed_over_once(store: Arc<dyn Sto
     let admin = console(&person(&e.app, "admin.a", &[Role::EiosAdmin], None).await);
     let officer = console(&person(&e.app, "sec.s", &[Role::SecurityOfficer], None).await);
 
-    let review = e.app.bulk_register(&admin, intake(12), Some("ИС-26".into()), true, "is-26.csv").await.expect("review");
+    let review =
+        e.app.bulk_register(&admin, intake(12), Some("ИС-26".into()), true, "is-26.csv").await.expect("review");
     assert!(!review.applied);
     assert_eq!(review.changes.len(), 12);
     assert_eq!(e.app.console_users(&admin, everyone()).await.expect("list").total, 2, "a review creates nothing");
@@ -164,12 +165,10 @@ async fn a_group_is_registered_and_each_slip_handed_over_once(store: Arc<dyn Sto
     assert!(!refused.applied);
     assert_eq!(e.app.console_users(&admin, everyone()).await.expect("list").total, 2);
 
-    assert!(matches!(
-        e.app.bulk_register(&officer, intake(2), None, false, "x.csv").await,
-        Err(AppError::Forbidden)
-    ));
+    assert!(matches!(e.app.bulk_register(&officer, intake(2), None, false, "x.csv").await, Err(AppError::Forbidden)));
 
-    let done = e.app.bulk_register(&admin, intake(12), Some("ИС-26".into()), false, "is-26.csv").await.expect("register");
+    let done =
+        e.app.bulk_register(&admin, intake(12), Some("ИС-26".into()), false, "is-26.csv").await.expect("register");
     assert!(done.applied);
     assert_eq!(done.issued.len(), 12);
     assert!(done.issued.iter().all(|i| i.account.study_group.as_deref() == Some("ИС-26")), "the chosen group");
@@ -224,7 +223,8 @@ async fn requests_move_forward_and_are_journaled(store: Arc<dyn Store>) {
     assert!(matches!(e.app.move_request(&admin, &id, RequestStatus::Done, "").await, Err(AppError::Invalid(_))));
     let taken = e.app.move_request(&admin, &id, RequestStatus::InProgress, "").await.expect("take");
     assert_eq!(taken.assignee.as_deref(), Some("admin.a"));
-    let closed = e.app.move_request(&admin, &id, RequestStatus::Done, "new password issued in person").await.expect("close");
+    let closed =
+        e.app.move_request(&admin, &id, RequestStatus::Done, "new password issued in person").await.expect("close");
     assert_eq!(closed.status, RequestStatus::Done);
     assert!(matches!(e.app.move_request(&admin, &id, RequestStatus::InProgress, "").await, Err(AppError::Invalid(_))));
     assert!(e.app.requests(&admin, false).await.expect("queue").is_empty());
@@ -248,8 +248,14 @@ async fn announcements_reach_their_audience(store: Arc<dyn Store>) {
     };
     let all = e.app.announce(&admin, form(&[], AnnouncementKind::Maintenance)).await.expect("announce");
     e.app.announce(&admin, form(&["teacher"], AnnouncementKind::Notice)).await.expect("announce");
-    assert!(matches!(e.app.announce(&admin, form(&["wizard"], AnnouncementKind::Notice)).await, Err(AppError::Invalid(_))));
-    let past = AnnouncementForm { ends_at: Timestamp::from_millis(now.as_millis() - 1000), ..form(&[], AnnouncementKind::Notice) };
+    assert!(matches!(
+        e.app.announce(&admin, form(&["wizard"], AnnouncementKind::Notice)).await,
+        Err(AppError::Invalid(_))
+    ));
+    let past = AnnouncementForm {
+        ends_at: Timestamp::from_millis(now.as_millis() - 1000),
+        ..form(&[], AnnouncementKind::Notice)
+    };
     assert!(matches!(e.app.announce(&admin, past).await, Err(AppError::Invalid(_))));
 
     assert_eq!(e.app.announcements_for(None).await.expect("public").len(), 1);

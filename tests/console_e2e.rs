@@ -42,16 +42,31 @@ async fn signed_in_with(server: &Server, c: reqwest::Client, login: &str, role: 
         let secret = totp::TotpSecret::from_base32(&secret_on(&page)).expect("base32 key");
         let csrf = input_value(&page, "csrf").expect("csrf");
         let code = totp::code_at(&secret, now());
-        let r = c.post(server.url(&to)).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.expect("code");
+        let r = c
+            .post(server.url(&to))
+            .form(&[("csrf", csrf.as_str()), ("code", code.as_str())])
+            .send()
+            .await
+            .expect("code");
         assert_eq!(r.status(), StatusCode::OK, "the recovery codes are shown");
-        let r = c.post(server.url("/sign-in/second-factor/saved")).form(&[("csrf", csrf.as_str())]).send().await.expect("saved");
+        let r = c
+            .post(server.url("/sign-in/second-factor/saved"))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .expect("saved");
         to = location(&r);
     }
     assert!(to.starts_with("/account/password"), "the issued password first: {to}");
     let csrf = csrf_of(server, &c, "/account/password").await;
     let r = c
         .post(server.url("/account/password"))
-        .form(&[("csrf", csrf.as_str()), ("current", issued.as_str()), ("new", NEW_PASSWORD), ("confirm", NEW_PASSWORD)])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("current", issued.as_str()),
+            ("new", NEW_PASSWORD),
+            ("confirm", NEW_PASSWORD),
+        ])
         .send()
         .await
         .expect("change");
@@ -80,7 +95,9 @@ fn multipart(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, V
     let boundary = "propusk-test-boundary-7d3f";
     let mut body = Vec::new();
     for (name, value) in fields {
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
     }
     if let Some((name, bytes)) = file {
         body.extend_from_slice(
@@ -133,8 +150,17 @@ async fn an_administrator_registers_a_group_and_hands_the_slips_over() {
     let file = group_file(5);
 
     // Review: nothing is created.
-    let (ctype, body) = multipart(&[("csrf", &csrf), ("step", "review"), ("format", "json"), ("group", "ИС-26")], Some(("is-26.json", &file)));
-    let r = admin.post(server.url("/admin/register")).header("content-type", ctype).body(body).send().await.expect("review");
+    let (ctype, body) = multipart(
+        &[("csrf", &csrf), ("step", "review"), ("format", "json"), ("group", "ИС-26")],
+        Some(("is-26.json", &file)),
+    );
+    let r = admin
+        .post(server.url("/admin/register"))
+        .header("content-type", ctype)
+        .body(body)
+        .send()
+        .await
+        .expect("review");
     assert_eq!(r.status(), StatusCode::OK);
     let review = r.text().await.expect("body");
     assert!(review.contains("Подтвердить и создать"), "a confirm button");
@@ -142,32 +168,49 @@ async fn an_administrator_registers_a_group_and_hands_the_slips_over() {
     assert_eq!(count_users(&server, &admin, "ивановна").await, 0, "a review creates nothing");
 
     // Without the anti-forgery token: refused, nothing created, audited.
-    let (ctype, body) = multipart(&[("step", "confirm"), ("format", "json"), ("group", "ИС-26"), ("data", &data)], None);
-    let r = admin.post(server.url("/admin/register")).header("content-type", ctype).body(body).send().await.expect("post");
+    let (ctype, body) =
+        multipart(&[("step", "confirm"), ("format", "json"), ("group", "ИС-26"), ("data", &data)], None);
+    let r =
+        admin.post(server.url("/admin/register")).header("content-type", ctype).body(body).send().await.expect("post");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(count_users(&server, &admin, "ивановна").await, 0);
 
     // A file that is not what it says, and a list with a bad row: clear answers, nothing created.
-    let (ctype, body) = multipart(&[("csrf", &csrf), ("step", "review"), ("format", "json")], Some(("x.json", b"\x89PNG\r\n")));
-    let r = admin.post(server.url("/admin/register")).header("content-type", ctype).body(body).send().await.expect("post");
+    let (ctype, body) =
+        multipart(&[("csrf", &csrf), ("step", "review"), ("format", "json")], Some(("x.json", b"\x89PNG\r\n")));
+    let r =
+        admin.post(server.url("/admin/register")).header("content-type", ctype).body(body).send().await.expect("post");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.expect("body").contains("Файл не прочитан"), "the file's problem is named");
     let (ctype, body) = multipart(&[("csrf", &csrf), ("step", "review"), ("format", "xlsx")], Some(("x.xlsx", &file)));
-    let r = admin.post(server.url("/admin/register")).header("content-type", ctype).body(body).send().await.expect("post");
+    let r =
+        admin.post(server.url("/admin/register")).header("content-type", ctype).body(body).send().await.expect("post");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "JSON sent as XLSX");
     let mut rows: Vec<serde_json::Value> = serde_json::from_slice(&file).expect("json");
     rows[2]["status"] = serde_json::json!("on_the_moon");
     let bad = serde_json::to_vec(&rows).expect("json");
     let (ctype, body) = multipart(&[("csrf", &csrf), ("step", "review"), ("format", "json")], Some(("bad.json", &bad)));
-    let r = admin.post(server.url("/admin/register")).header("content-type", ctype).body(body).send().await.expect("post");
+    let r =
+        admin.post(server.url("/admin/register")).header("content-type", ctype).body(body).send().await.expect("post");
     let page = r.text().await.expect("body");
-    assert!(page.contains("В списке есть ошибки") && !page.contains("Подтвердить и создать"), "no confirm while a row is bad");
+    assert!(
+        page.contains("В списке есть ошибки") && !page.contains("Подтвердить и создать"),
+        "no confirm while a row is bad"
+    );
     assert_eq!(count_users(&server, &admin, "ивановна").await, 0);
 
     // Confirm: the slips, once.
-    let (ctype, body) =
-        multipart(&[("csrf", &csrf), ("step", "confirm"), ("format", "json"), ("group", "ИС-26"), ("data", &data)], None);
-    let r = admin.post(server.url("/admin/register")).header("content-type", ctype).body(body).send().await.expect("confirm");
+    let (ctype, body) = multipart(
+        &[("csrf", &csrf), ("step", "confirm"), ("format", "json"), ("group", "ИС-26"), ("data", &data)],
+        None,
+    );
+    let r = admin
+        .post(server.url("/admin/register"))
+        .header("content-type", ctype)
+        .body(body)
+        .send()
+        .await
+        .expect("confirm");
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
     let slips = r.text().await.expect("body");
@@ -189,11 +232,8 @@ async fn an_administrator_registers_a_group_and_hands_the_slips_over() {
     let link_start = batches.find("href=\"/admin/slips/").expect("a batch link") + "href=\"".len();
     let link = common::unescape(&batches[link_start..link_start + batches[link_start..].find('"').expect("end")]);
     let batch = admin.get(server.url(&link)).send().await.expect("batch").text().await.expect("body");
-    let seqs: Vec<String> = batch
-        .split("name=\"seq_")
-        .skip(1)
-        .map(|s| s[..s.find('"').expect("end")].to_owned())
-        .collect();
+    let seqs: Vec<String> =
+        batch.split("name=\"seq_").skip(1).map(|s| s[..s.find('"').expect("end")].to_owned()).collect();
     assert_eq!(seqs.len(), 5);
     let by = link.split("by=").nth(1).expect("by").to_owned();
     let at = link.trim_start_matches("/admin/slips/").split('?').next().expect("at").to_owned();
@@ -205,7 +245,8 @@ async fn an_administrator_registers_a_group_and_hands_the_slips_over() {
     ];
     let r = admin.post(server.url(&format!("/admin/slips/{at}/handed-over"))).form(&form).send().await.expect("mark");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let again = admin.post(server.url(&format!("/admin/slips/{at}/handed-over"))).form(&form).send().await.expect("again");
+    let again =
+        admin.post(server.url(&format!("/admin/slips/{at}/handed-over"))).form(&form).send().await.expect("again");
     assert_eq!(again.status(), StatusCode::BAD_REQUEST, "a slip is marked once");
     let batch = admin.get(server.url(&link)).send().await.expect("batch").text().await.expect("body");
     assert_eq!(batch.matches("name=\"seq_").count(), 3, "two marked, three left");
@@ -260,7 +301,12 @@ async fn each_role_sees_its_part_and_hostile_input_stays_text() {
     // The API: the same permissions; a change needs X-CSRF-Token.
     let r = librarian.get(server.url("/api/admin/users")).send().await.expect("api");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = admin.post(server.url("/api/admin/users/stud.s/suspend")).json(&serde_json::json!({"reason": "test"})).send().await.expect("api");
+    let r = admin
+        .post(server.url("/api/admin/users/stud.s/suspend"))
+        .json(&serde_json::json!({"reason": "test"}))
+        .send()
+        .await
+        .expect("api");
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no X-CSRF-Token");
     let token = csrf_of(&server, &admin, "/admin/users/new").await;
     let r = admin
@@ -332,7 +378,8 @@ async fn each_role_sees_its_part_and_hostile_input_stays_text() {
     assert_eq!(location(&r), "/sign-in/second-factor", "acknowledged: the sign-in goes on");
 
     // Reports render their charts with a data table beside each.
-    let reports = admin.get(server.url("/admin/reports?days=7")).send().await.expect("reports").text().await.expect("body");
+    let reports =
+        admin.get(server.url("/admin/reports?days=7")).send().await.expect("reports").text().await.expect("body");
     assert!(reports.contains("<svg") && reports.contains("role=\"img\"") && reports.contains("<caption>"));
 }
 
@@ -351,7 +398,8 @@ async fn the_api_is_described_and_survives_a_property_based_tester() {
         .expect("client");
     let admin = signed_in_with(&server, c, "chief.a", "eios_admin").await;
     add_user(&server, "stud.s", "Студентов Семён", "student");
-    let doc = admin.get(server.url("/api/admin/openapi.json")).send().await.expect("openapi").text().await.expect("body");
+    let doc =
+        admin.get(server.url("/api/admin/openapi.json")).send().await.expect("openapi").text().await.expect("body");
     let dir = tempfile::tempdir().expect("dir");
     let spec = dir.path().join("openapi.json");
     std::fs::write(&spec, &doc).expect("write");
@@ -436,7 +484,8 @@ async fn automation_uses_the_api_with_a_service_token_and_its_role() {
     let suspend = server.url("/api/admin/users/stud.s/suspend");
     let r = c.post(&suspend).bearer_auth(&reader).json(&serde_json::json!({"reason": "x"})).send().await.expect("post");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = c.post(&suspend).bearer_auth(&manager).json(&serde_json::json!({"reason": "left"})).send().await.expect("post");
+    let r =
+        c.post(&suspend).bearer_auth(&manager).json(&serde_json::json!({"reason": "left"})).send().await.expect("post");
     assert_eq!(r.status(), StatusCode::OK);
     let audit = server.cli(&["audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "json"]);
     let audit = common::stdout(&audit);

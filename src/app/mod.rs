@@ -5,9 +5,10 @@
 //! HTTP types, cookies or SQL; a tidy test keeps framework crates out of it.
 
 mod access;
-mod audit;
 mod account;
 mod admin;
+pub mod audit;
+pub mod console;
 mod directory;
 mod gauges;
 mod lifecycle;
@@ -25,9 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use access::{ForwardAuth, Identity, PolicySet};
-pub use audit::{ChainReport, ExportFormat, MAX_PAGE, Page, PruneReport, csv_cell, csv_row};
 pub use account::{AccountOverview, SessionView};
 pub use admin::{Actor, IssuedCredential, UserDetails};
+pub use audit::{ChainReport, ExportFormat, MAX_PAGE, Page, PruneReport, csv_cell, csv_row};
 pub use directory::{MAX_DIRECTORY_ATTEMPTS, SyncReport};
 pub use lifecycle::{
     CaseReport, ComplianceReport, KEEP_ERASURE_RECORDS, LifecycleSettings, ManualTask, RunReport, external_id_hash,
@@ -134,6 +135,9 @@ pub enum AppError {
     /// Too many attempts from this network or on this login: wait.
     #[error("too many attempts; try again later")]
     TooManyAttempts(Duration),
+    /// The caller's roles do not allow this (the refusal is audited).
+    #[error("not allowed")]
+    Forbidden,
     #[error("internal error")]
     Internal(String),
 }

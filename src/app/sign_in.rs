@@ -379,7 +379,6 @@ mod tests {
         let s = app.store.find_session(&signed.token.hash()).await.expect("find").expect("session");
         assert_eq!(s.ip.as_deref(), Some("192.0.2.7"));
         // The mark is outside the journal's chain, so it is audited, once (invariant 20).
-        use crate::ports::AccessStore as _;
         app.sign_in(req("kuznetsova.m", cred.password.expose())).await.expect("again");
         let audit = app.store.list_audit("credentials.received", 10).await.expect("audit");
         assert_eq!(audit.len(), 1, "{audit:?}");

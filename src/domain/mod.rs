@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod chain;
+pub mod console;
 pub mod ids;
 pub mod journal;
 pub mod lifecycle;

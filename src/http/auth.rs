@@ -136,7 +136,16 @@ pub async fn sign_in(
             } else {
                 "Confirm that you have read the notice before signing in."
             };
-            return Ok(form_response_with(&headers, lang, StatusCode::BAD_REQUEST, Some(msg), None, &login_echo, &next, banner));
+            return Ok(form_response_with(
+                &headers,
+                lang,
+                StatusCode::BAD_REQUEST,
+                Some(msg),
+                None,
+                &login_echo,
+                &next,
+                banner,
+            ));
         }
     }
     let req = SignInRequest {

@@ -120,6 +120,7 @@ pub struct Texts {
     pub bad_request: &'static str,
     pub csrf_failed: &'static str,
     pub not_found: &'static str,
+    pub forbidden: &'static str,
     pub too_large: &'static str,
     pub unavailable: &'static str,
     pub directory_unavailable: &'static str,
@@ -221,6 +222,7 @@ pub static RU: Texts = Texts {
     bad_request: "Запрос не удалось обработать. Проверьте введённые данные и повторите попытку.",
     csrf_failed: "Форма устарела или отправлена с другого сайта. Обновите страницу и повторите попытку.",
     not_found: "Страница не найдена.",
+    forbidden: "Это действие не разрешено вашей роли. Попытка записана в журнал.",
     too_large: "Отправлено слишком много данных.",
     unavailable: "Сервис временно недоступен. Повторите попытку позже.",
     directory_unavailable: "Каталог учётных записей колледжа (LDAP) не отвечает, поэтому вход временно закрыт. Повторите попытку позже.",
@@ -321,6 +323,7 @@ pub static EN: Texts = Texts {
     bad_request: "The request could not be processed. Check what you entered and try again.",
     csrf_failed: "The form has expired or was sent from another site. Reload the page and try again.",
     not_found: "Page not found.",
+    forbidden: "Your role does not allow this action. The attempt has been recorded.",
     too_large: "Too much data was sent.",
     unavailable: "The service is temporarily unavailable. Please try again later.",
     directory_unavailable: "The college's account directory (LDAP) is not answering, so signing in is closed for now. Please try again later.",
@@ -366,6 +369,22 @@ pub static EN: Texts = Texts {
 };
 
 impl Lang {
+    /// An account's status as a word (the console's lists).
+    pub fn account_status(self, s: AccountStatus) -> &'static str {
+        match (self, s) {
+            (Lang::Ru, AccountStatus::Active) => "действует",
+            (Lang::Ru, AccountStatus::Locked) => "заблокирована после попыток входа",
+            (Lang::Ru, AccountStatus::Compromised) => "скомпрометирована",
+            (Lang::Ru, AccountStatus::Suspended) => "приостановлена",
+            (Lang::Ru, AccountStatus::Blocked) => "закрыта",
+            (Lang::En, AccountStatus::Active) => "active",
+            (Lang::En, AccountStatus::Locked) => "locked after failed sign-ins",
+            (Lang::En, AccountStatus::Compromised) => "compromised",
+            (Lang::En, AccountStatus::Suspended) => "suspended",
+            (Lang::En, AccountStatus::Blocked) => "blocked",
+        }
+    }
+
     pub fn role(self, r: Role) -> &'static str {
         match (self, r) {
             (Lang::Ru, Role::Student) => "обучающийся",
@@ -374,12 +393,14 @@ impl Lang {
             (Lang::Ru, Role::EiosAdmin) => "ответственный за ЭИОС",
             (Lang::Ru, Role::SecurityOfficer) => "уполномоченный по безопасности",
             (Lang::Ru, Role::Librarian) => "сотрудник библиотеки",
+            (Lang::Ru, Role::Inspector) => "проверяющий (только просмотр)",
             (Lang::En, Role::Student) => "student",
             (Lang::En, Role::Teacher) => "teacher",
             (Lang::En, Role::Staff) => "staff",
             (Lang::En, Role::EiosAdmin) => "learning environment administrator",
             (Lang::En, Role::SecurityOfficer) => "security officer",
             (Lang::En, Role::Librarian) => "librarian",
+            (Lang::En, Role::Inspector) => "inspector (read-only)",
         }
     }
 

@@ -4,6 +4,7 @@
 //! or LDAP here, and no business rule: a handler decides only what to show.
 
 mod account;
+pub mod admin;
 mod auth;
 mod compromise;
 mod display;
@@ -12,15 +13,14 @@ pub mod extract;
 mod forward_auth;
 pub mod i18n;
 pub mod limit;
-pub mod metrics;
 mod meta;
+pub mod metrics;
 mod oidc;
 pub mod pages;
-mod roster;
-mod second_factor;
 pub mod pages_second_factor;
-pub mod admin;
+mod roster;
 mod rules;
+mod second_factor;
 #[cfg(test)]
 mod tests;
 

@@ -14,17 +14,34 @@ use crate::domain::time::Timestamp;
 pub enum ConsoleChange {
     /// Marks journal line `journal_seq` as handed over; `NotFound("unmarked slip")` when
     /// there is no such line or it was marked already, so a mark is made once.
-    MarkHandedOver { journal_seq: i64, at: Timestamp, by: String },
+    MarkHandedOver {
+        journal_seq: i64,
+        at: Timestamp,
+        by: String,
+    },
     InsertRequest(AccessRequest),
     /// Moves a request on; `NotFound("request")` unless it is still in `from`, so two
     /// administrators acting on one request at once cannot both succeed.
-    UpdateRequest { id: String, from: RequestStatus, to: RequestStatus, assignee: Option<String>, outcome: Option<String>, at: Timestamp },
+    UpdateRequest {
+        id: String,
+        from: RequestStatus,
+        to: RequestStatus,
+        assignee: Option<String>,
+        outcome: Option<String>,
+        at: Timestamp,
+    },
     InsertAnnouncement(Announcement),
     /// Ends an announcement now; `NotFound("announcement")` if it is unknown or ended.
-    WithdrawAnnouncement { id: String, at: Timestamp },
+    WithdrawAnnouncement {
+        id: String,
+        at: Timestamp,
+    },
     InsertInspector(InspectorRecord),
     /// Records that an inspector's account ended; `NotFound("inspector")` if it had.
-    ExpireInspector { account: AccountId, at: Timestamp },
+    ExpireInspector {
+        account: AccountId,
+        at: Timestamp,
+    },
 }
 
 /// A request's state in the queue.

@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod console;
 pub mod directory;
 pub mod lifecycle;
 pub mod metrics;
@@ -157,6 +158,7 @@ pub enum Change {
     Access(AccessChange),
     Lifecycle(lifecycle::LifecycleChange),
     Directory(DirectoryChange),
+    Console(console::ConsoleChange),
     Rules(rules::RulesChange),
     SecondFactor(SecondFactorChange),
 }
@@ -164,7 +166,19 @@ pub enum Change {
 /// The storage port.
 #[async_trait]
 pub trait Store:
-    audit::AuditStore + OidcStore + ProtectionStore + AccessStore + lifecycle::LifecycleStore + DirectoryStore + rules::RulesStore + SecondFactorStore + metrics::MetricsStore + Send + Sync + 'static
+    audit::AuditStore
+    + OidcStore
+    + ProtectionStore
+    + AccessStore
+    + lifecycle::LifecycleStore
+    + DirectoryStore
+    + console::ConsoleStore
+    + rules::RulesStore
+    + SecondFactorStore
+    + metrics::MetricsStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -45,6 +45,7 @@ sql_access_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_lifecycle_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_directory_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_chain_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
+sql_console_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_rules_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_second_factor_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
 sql_metrics_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);

@@ -211,6 +211,7 @@ sql_access_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_lifecycle_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_directory_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_chain_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+sql_console_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_rules_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_second_factor_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 sql_metrics_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

@@ -46,13 +46,19 @@ impl App {
             who.actor.ip.as_deref(),
             format!("days={} purpose={purpose}", form.days),
         );
-        if let Err(e) =
-            self.store.commit(vec![Change::Console(ConsoleChange::InsertInspector(record)), Change::InsertAudit(audit)]).await
+        if let Err(e) = self
+            .store
+            .commit(vec![Change::Console(ConsoleChange::InsertInspector(record)), Change::InsertAudit(audit)])
+            .await
         {
             // The account exists without its end date: block it rather than leave it open.
             let _ = self
                 .store
-                .commit(vec![Change::UpdateStatus { id: issued.account.id.clone(), status: AccountStatus::Blocked, at: now }])
+                .commit(vec![Change::UpdateStatus {
+                    id: issued.account.id.clone(),
+                    status: AccountStatus::Blocked,
+                    at: now,
+                }])
                 .await;
             return Err(e.into());
         }

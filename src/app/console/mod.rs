@@ -117,7 +117,9 @@ impl App {
         }
         let detail = format!("permission={} action={what}", serde_json::to_value(p).unwrap_or_default());
         let ev = self.audit(&who.actor.name, "console.denied", None, who.actor.ip.as_deref(), detail);
-        self.store.commit(vec![Change::InsertAudit(crate::domain::journal::AuditEvent { outcome: "denied", ..ev })]).await?;
+        self.store
+            .commit(vec![Change::InsertAudit(crate::domain::journal::AuditEvent { outcome: "denied", ..ev })])
+            .await?;
         Err(AppError::Forbidden)
     }
 
@@ -125,7 +127,9 @@ impl App {
     /// a valid anti-forgery token, an expired second factor).
     pub async fn audit_refused(&self, actor: &str, ip: Option<&str>, why: &str) -> Result<(), AppError> {
         let ev = self.audit(actor, "console.refused", None, ip, why.to_owned());
-        self.store.commit(vec![Change::InsertAudit(crate::domain::journal::AuditEvent { outcome: "denied", ..ev })]).await?;
+        self.store
+            .commit(vec![Change::InsertAudit(crate::domain::journal::AuditEvent { outcome: "denied", ..ev })])
+            .await?;
         Ok(())
     }
 
@@ -169,11 +173,7 @@ impl App {
         })
     }
 
-    pub async fn console_create_user(
-        &self,
-        who: &ConsoleUser,
-        new: NewAccount,
-    ) -> Result<IssuedCredential, AppError> {
+    pub async fn console_create_user(&self, who: &ConsoleUser, new: NewAccount) -> Result<IssuedCredential, AppError> {
         self.require(who, Permission::ManageUsers, "users.create").await?;
         if new.roles.contains(&Role::Inspector) {
             return Err(AppError::Invalid("roles: an inspector's account is made on the inspectors' page".into()));
@@ -186,7 +186,9 @@ impl App {
         if roles.contains(Role::Inspector) {
             return Err(AppError::Invalid("roles: an inspector's account is made on the inspectors' page".into()));
         }
-        if login == who.account.login.as_str() && !roles.contains(Role::EiosAdmin) && who.account.roles.contains(Role::EiosAdmin)
+        if login == who.account.login.as_str()
+            && !roles.contains(Role::EiosAdmin)
+            && who.account.roles.contains(Role::EiosAdmin)
         {
             return Err(AppError::Invalid("roles: you cannot take the administrator role from yourself".into()));
         }
@@ -224,7 +226,12 @@ impl App {
 
     /// Forgets a person's second factor (a lost phone): they enrol again at the next
     /// sign-in, and their sessions end.
-    pub async fn console_reset_second_factor(&self, who: &ConsoleUser, login: &str, reason: &str) -> Result<(), AppError> {
+    pub async fn console_reset_second_factor(
+        &self,
+        who: &ConsoleUser,
+        login: &str,
+        reason: &str,
+    ) -> Result<(), AppError> {
         self.require(who, Permission::ManageSecurity, "users.reset_second_factor").await?;
         let reason = bounded("reason", reason, MAX_SHORT, true)?;
         self.reset_second_factor(&who.actor, login, &reason).await
@@ -282,7 +289,8 @@ impl App {
                 }
             }
         }
-        let opts = ImportOptions { dry_run, full_snapshot: false, strict: true, source: bounded("file", source, 200, false)? };
+        let opts =
+            ImportOptions { dry_run, full_snapshot: false, strict: true, source: bounded("file", source, 200, false)? };
         self.import_roster(&who.actor, rows, &opts).await
     }
 
@@ -291,7 +299,12 @@ impl App {
         Ok(self.store.slip_batches(100).await?)
     }
 
-    pub async fn slip_batch(&self, who: &ConsoleUser, issued_by: &str, at: Timestamp) -> Result<Vec<SlipRecord>, AppError> {
+    pub async fn slip_batch(
+        &self,
+        who: &ConsoleUser,
+        issued_by: &str,
+        at: Timestamp,
+    ) -> Result<Vec<SlipRecord>, AppError> {
         self.require(who, Permission::BulkRegister, "slips.view").await?;
         let batch = self.store.slip_batch(issued_by, at).await?;
         if batch.is_empty() {
@@ -331,5 +344,4 @@ impl App {
             Err(e) => Err(e.into()),
         }
     }
-
 }

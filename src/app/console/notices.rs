@@ -48,7 +48,9 @@ impl App {
             updated_at: now,
         };
         let audit = self.audit("anonymous", "request.file", None, ip, format!("request={id}"));
-        self.store.commit(vec![Change::Console(ConsoleChange::InsertRequest(request)), Change::InsertAudit(audit)]).await?;
+        self.store
+            .commit(vec![Change::Console(ConsoleChange::InsertRequest(request)), Change::InsertAudit(audit)])
+            .await?;
         Ok(id)
     }
 
@@ -112,7 +114,8 @@ impl App {
         let text_en = bounded("text_en", &form.text_en, MAX_LONG, false)?;
         let mut audience = Vec::new();
         for a in &form.audience {
-            let role: Role = a.parse().map_err(|e: crate::domain::account::UnknownRole| AppError::Invalid(e.to_string()))?;
+            let role: Role =
+                a.parse().map_err(|e: crate::domain::account::UnknownRole| AppError::Invalid(e.to_string()))?;
             audience.push(role.as_str().to_owned());
         }
         audience.sort();
@@ -148,14 +151,17 @@ impl App {
             who.actor.ip.as_deref(),
             format!("notice={} kind={} audience={}", a.id, a.kind.as_str(), a.audience.join(",")),
         );
-        self.store.commit(vec![Change::Console(ConsoleChange::InsertAnnouncement(a.clone())), Change::InsertAudit(audit)]).await?;
+        self.store
+            .commit(vec![Change::Console(ConsoleChange::InsertAnnouncement(a.clone())), Change::InsertAudit(audit)])
+            .await?;
         Ok(a)
     }
 
     pub async fn withdraw_announcement(&self, who: &ConsoleUser, id: &str) -> Result<(), AppError> {
         self.require(who, Permission::ManageNotices, "notices.withdraw").await?;
         let now = self.clock.now();
-        let audit = self.audit(&who.actor.name, "notice.withdraw", None, who.actor.ip.as_deref(), format!("notice={id}"));
+        let audit =
+            self.audit(&who.actor.name, "notice.withdraw", None, who.actor.ip.as_deref(), format!("notice={id}"));
         self.store
             .commit(vec![
                 Change::Console(ConsoleChange::WithdrawAnnouncement { id: id.to_owned(), at: now }),

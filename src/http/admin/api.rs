@@ -224,7 +224,9 @@ async fn act(
                 Some(Err(_)) => Err(AppError::Invalid("until: YYYY-MM-DD".into())),
             };
             match until {
-                Ok(until) => app.console_restrict(&u.user, &login, &b.resource, &b.reason, until).await.map(|()| json!({})),
+                Ok(until) => {
+                    app.console_restrict(&u.user, &login, &b.resource, &b.reason, until).await.map(|()| json!({}))
+                }
                 Err(e) => Err(e),
             }
         }
@@ -318,10 +320,9 @@ pub fn document() -> serde_json::Value {
     let err = json!({ "description": "error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
     let ok = |schema: serde_json::Value| json!({ "description": "OK", "content": { "application/json": { "schema": schema } } });
     let any = json!({ "type": "object" });
-    let login = json!({ "name": "login", "in": "path", "required": true, "schema": { "type": "string", "maxLength": 64 } });
-    let errors = |ok_resp: serde_json::Value| {
-        json!({ "200": ok_resp, "400": err, "401": err, "403": err, "404": err, "503": err })
-    };
+    let login =
+        json!({ "name": "login", "in": "path", "required": true, "schema": { "type": "string", "maxLength": 64 } });
+    let errors = |ok_resp: serde_json::Value| json!({ "200": ok_resp, "400": err, "401": err, "403": err, "404": err, "503": err });
     json!({
         "openapi": "3.0.3",
         "info": {

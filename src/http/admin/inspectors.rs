@@ -60,9 +60,10 @@ pub async fn create(
     let lang = c.lang;
     check_csrf(&state, &c, f.get("csrf").map(String::as_str).unwrap_or("")).await?;
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
-    let days = get("days").trim().parse::<u32>().map_err(|_| {
-        HttpError::App(crate::app::AppError::Invalid(format!("days: 1–{INSPECTOR_MAX_DAYS}")), lang)
-    })?;
+    let days = get("days")
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| HttpError::App(crate::app::AppError::Invalid(format!("days: 1–{INSPECTOR_MAX_DAYS}")), lang))?;
     let form = InspectorForm {
         login: get("login"),
         full_name: get("full_name"),

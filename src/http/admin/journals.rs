@@ -37,7 +37,8 @@ fn day(s: &str, field: &str, end: bool) -> Result<Option<Timestamp>, AppError> {
     if s.is_empty() {
         return Ok(None);
     }
-    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| AppError::Invalid(format!("{field}: YYYY-MM-DD")))?;
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| AppError::Invalid(format!("{field}: YYYY-MM-DD")))?;
     let d = if end { d.succ_opt().unwrap_or(d) } else { d };
     Ok(Some(Timestamp::from_millis(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()).unwrap_or(0))))
 }
@@ -46,7 +47,11 @@ fn opt(s: &str) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty() && s.chars().count() <= 100)
 }
 
-pub async fn show(State(state): State<AppState>, c: Console, Query(p): Query<JournalParams>) -> Result<Response, HttpError> {
+pub async fn show(
+    State(state): State<AppState>,
+    c: Console,
+    Query(p): Query<JournalParams>,
+) -> Result<Response, HttpError> {
     let lang = c.lang;
     let log = if p.log == "journal" { ChainLog::Journal } else { ChainLog::Audit };
     let from = day(&p.from, "from", false).map_err(c.err())?;
@@ -92,13 +97,19 @@ pub async fn show(State(state): State<AppState>, c: Console, Query(p): Query<Jou
     };
     if p.format == "csv" || p.format == "json" {
         let (Some(from), Some(to)) = (from, to) else {
-            return Err(HttpError::App(AppError::Invalid(tr(lang, "Укажите период: с и по.", "Give the period: from and to.").into()), lang));
+            return Err(HttpError::App(
+                AppError::Invalid(tr(lang, "Укажите период: с и по.", "Give the period: from and to.").into()),
+                lang,
+            ));
         };
         let format = if p.format == "csv" { ExportFormat::Csv } else { ExportFormat::Json };
         let bytes = state.app.console_export(&c.user, log, from, to, format).await.map_err(c.err())?;
-        let (ctype, ext) = if p.format == "csv" { ("text/csv; charset=utf-8", "csv") } else { ("application/json", "json") };
+        let (ctype, ext) =
+            if p.format == "csv" { ("text/csv; charset=utf-8", "csv") } else { ("application/json", "json") };
         let name = format!("attachment; filename=\"propusk-{}-{}-{}.{ext}\"", log.as_str(), p.from.trim(), p.to.trim());
-        return Ok(([(header::CONTENT_TYPE, ctype.to_owned()), (header::CONTENT_DISPOSITION, name)], bytes).into_response());
+        return Ok(
+            ([(header::CONTENT_TYPE, ctype.to_owned()), (header::CONTENT_DISPOSITION, name)], bytes).into_response()
+        );
     }
     let body = match log {
         ChainLog::Audit => {
@@ -186,9 +197,17 @@ pub async fn verify(State(state): State<AppState>, c: Console) -> Result<Respons
     let reports = state.app.console_verify(&c.user).await.map_err(c.err())?;
     let intact = reports.iter().all(|r| r.intact);
     let flash = if intact {
-        Flash::Notice(tr(lang, "Оба журнала целы: ни одна запись не изменена, не удалена и не переставлена.", "Both journals are intact: no entry was changed, removed or reordered."))
+        Flash::Notice(tr(
+            lang,
+            "Оба журнала целы: ни одна запись не изменена, не удалена и не переставлена.",
+            "Both journals are intact: no entry was changed, removed or reordered.",
+        ))
     } else {
-        Flash::Error(tr(lang, "Целостность журнала нарушена. Сообщите уполномоченному по безопасности.", "A journal's integrity is broken. Tell the security officer."))
+        Flash::Error(tr(
+            lang,
+            "Целостность журнала нарушена. Сообщите уполномоченному по безопасности.",
+            "A journal's integrity is broken. Tell the security officer.",
+        ))
     };
     let body = html! {
         table {
@@ -210,5 +229,6 @@ pub async fn verify(State(state): State<AppState>, c: Console) -> Result<Respons
         }
         p { a href="/admin/journal" { (tr(lang, "К журналам", "Back to the journals")) } }
     };
-    Ok(page(&c, tr(lang, "Целостность журналов", "Journals' integrity"), "/admin/journal", Some(flash), body).into_response())
+    Ok(page(&c, tr(lang, "Целостность журналов", "Journals' integrity"), "/admin/journal", Some(flash), body)
+        .into_response())
 }

@@ -96,7 +96,10 @@ impl FromRequestParts<AppState> for Console {
             return Err(Redirect::to(&format!("/account/password?next={}", parts.uri.path())).into_response());
         }
         let Some(user) = ConsoleUser::of(&session, client.ip_string()) else {
-            let _ = state.app.audit_refused(session.account.login.as_str(), client.ip_string().as_deref(), "no console role").await;
+            let _ = state
+                .app
+                .audit_refused(session.account.login.as_str(), client.ip_string().as_deref(), "no console role")
+                .await;
             return Err(HttpError::App(AppError::Forbidden, lang).into_response());
         };
         // D-5: an administrative session must have passed the second factor.
@@ -122,7 +125,10 @@ pub async fn check_csrf(state: &AppState, c: &Console, posted: &str) -> Result<(
     if super::csrf_ok(posted, &c.csrf()) {
         return Ok(());
     }
-    let _ = state.app.audit_refused(&c.user.actor.name, c.user.actor.ip.as_deref(), "anti-forgery token missing or wrong").await;
+    let _ = state
+        .app
+        .audit_refused(&c.user.actor.name, c.user.actor.ip.as_deref(), "anti-forgery token missing or wrong")
+        .await;
     Err(HttpError::Csrf(c.lang))
 }
 
@@ -166,10 +172,16 @@ pub fn page(c: &Console, title: &str, here: &str, flash: Option<Flash<'_>>, body
     )
 }
 
-async fn dashboard(axum::extract::State(state): axum::extract::State<AppState>, c: Console) -> Result<Response, HttpError> {
+async fn dashboard(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    c: Console,
+) -> Result<Response, HttpError> {
     let lang = c.lang;
-    let open_requests =
-        if c.user.may(Permission::HandleRequests) { Some(state.app.requests(&c.user, false).await.map_err(c.err())?.len()) } else { None };
+    let open_requests = if c.user.may(Permission::HandleRequests) {
+        Some(state.app.requests(&c.user, false).await.map_err(c.err())?.len())
+    } else {
+        None
+    };
     let body = html! {
         p { (tr(lang, "Вы вошли как ", "Signed in as ")) strong { (c.session.account.full_name) } " (" code { (c.session.account.login) } ")." }
         ul.cards {

@@ -164,7 +164,11 @@ pub async fn create(
         })?,
         text_ru: get("text_ru"),
         text_en: get("text_en"),
-        audience: Role::ALL.into_iter().filter(|r| f.contains_key(&format!("aud_{}", r.as_str()))).map(|r| r.as_str().to_owned()).collect(),
+        audience: Role::ALL
+            .into_iter()
+            .filter(|r| f.contains_key(&format!("aud_{}", r.as_str())))
+            .map(|r| r.as_str().to_owned())
+            .collect(),
         starts_at: parse_datetime(&get("starts"), "starts").map_err(c.err())?,
         ends_at: parse_datetime(&get("ends"), "ends").map_err(c.err())?,
     };

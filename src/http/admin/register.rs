@@ -34,7 +34,8 @@ pub async fn form_page(c: Console) -> Result<Response, HttpError> {
     if !c.user.may(Permission::BulkRegister) {
         return Err(HttpError::App(AppError::Forbidden, lang));
     }
-    Ok(page(&c, tr(lang, "Регистрация группы", "Register a group"), REGISTER_PATH, None, upload_form(&c)).into_response())
+    Ok(page(&c, tr(lang, "Регистрация группы", "Register a group"), REGISTER_PATH, None, upload_form(&c))
+        .into_response())
 }
 
 fn upload_form(c: &Console) -> Markup {
@@ -90,9 +91,9 @@ async fn read_upload(mut m: Multipart, lang: Lang) -> Result<Upload, HttpError> 
             }
             "data" => {
                 let text = field.text().await.map_err(|_| bad())?;
-                u.file = base64::engine::general_purpose::STANDARD
-                    .decode(text.trim())
-                    .map_err(|_| invalid(lang, tr(lang, "Повреждённые данные формы.", "The form's data is damaged.")))?;
+                u.file = base64::engine::general_purpose::STANDARD.decode(text.trim()).map_err(|_| {
+                    invalid(lang, tr(lang, "Повреждённые данные формы.", "The form's data is damaged."))
+                })?;
             }
             "csrf" | "step" | "format" | "group" | "file_name" => {
                 let v = field.text().await.map_err(|_| bad())?;
@@ -130,9 +131,7 @@ pub async fn upload(State(state): State<AppState>, c: Console, m: Multipart) -> 
     let rows = tokio::task::spawn_blocking(move || crate::roster::read(&bytes, format, &mapping))
         .await
         .map_err(|_| HttpError::App(AppError::Internal("reading the file failed".into()), lang))?
-        .map_err(|e| {
-            invalid(lang, format!("{}: {e}", tr(lang, "Файл не прочитан", "The file cannot be read")))
-        })?;
+        .map_err(|e| invalid(lang, format!("{}: {e}", tr(lang, "Файл не прочитан", "The file cannot be read"))))?;
     let confirm = u.step == "confirm";
     let group = Some(u.group.clone()).filter(|g| !g.trim().is_empty());
     let source = if u.file_name.is_empty() { "console upload".to_owned() } else { u.file_name.clone() };
@@ -148,11 +147,7 @@ pub async fn upload(State(state): State<AppState>, c: Console, m: Multipart) -> 
                     (tr(lang, "Отметить выдачу листов", "Mark the slips as handed over")) } }
             };
         }
-        let summary = format!(
-            "{} {}",
-            tr(lang, "Создано учётных записей:", "Accounts created:"),
-            report.issued.len()
-        );
+        let summary = format!("{} {}", tr(lang, "Создано учётных записей:", "Accounts created:"), report.issued.len());
         return Ok(page(&c, title, "/admin/slips", Some(Flash::Notice(&summary)), markup).into_response());
     }
     Ok(review(&c, &u, &report).into_response())
@@ -298,7 +293,8 @@ pub async fn batch(
 ) -> Result<Response, HttpError> {
     let lang = c.lang;
     let list = state.app.slip_batch(&c.user, &q.by, Timestamp::from_millis(at)).await.map_err(c.err())?;
-    let flash = q.done.as_ref().map(|_| Flash::Notice(tr(lang, "Отметки записаны в журнал.", "The marks are recorded.")));
+    let flash =
+        q.done.as_ref().map(|_| Flash::Notice(tr(lang, "Отметки записаны в журнал.", "The marks are recorded.")));
     let body = html! {
         form method="post" action={ "/admin/slips/" (at) "/handed-over" } {
             input type="hidden" name="csrf" value=(c.csrf());

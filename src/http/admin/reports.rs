@@ -105,7 +105,8 @@ pub async fn page_handler(state: &AppState, c: &Console, days: u32) -> Result<Ma
     let sign_ins = by_day(&r.sign_ins, since_day, today);
     let resources = by_day(&r.resource_sign_ins, since_day, today);
     let security = by_day(&r.security, since_day, today);
-    let role_rows: Vec<(String, i64)> = r.by_role.iter().map(|row| (lang.role(row.role).to_owned(), row.total)).collect();
+    let role_rows: Vec<(String, i64)> =
+        r.by_role.iter().map(|row| (lang.role(row.role).to_owned(), row.total)).collect();
     let sign_in_rows: Vec<(String, i64)> = sign_ins.iter().map(|(d, m)| (day_label(*d), m.values().sum())).collect();
     Ok(html! {
         form.filters method="get" action="/admin/reports" {
@@ -160,7 +161,11 @@ pub async fn page_handler(state: &AppState, c: &Console, days: u32) -> Result<Ma
     })
 }
 
-pub async fn show(State(state): State<AppState>, c: Console, Query(q): Query<ReportQuery>) -> Result<Response, HttpError> {
+pub async fn show(
+    State(state): State<AppState>,
+    c: Console,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, HttpError> {
     let body = page_handler(&state, &c, q.days).await?;
     Ok(super::page(&c, tr(c.lang, "Отчёты", "Reports"), "/admin/reports", None, body).into_response())
 }
@@ -180,10 +185,18 @@ pub fn csv_cell(v: &str) -> String {
     format!("\"{}\"", v.replace('"', "\"\""))
 }
 
-pub async fn library(State(state): State<AppState>, c: Console, Query(q): Query<LibraryQuery>) -> Result<Response, HttpError> {
+pub async fn library(
+    State(state): State<AppState>,
+    c: Console,
+    Query(q): Query<LibraryQuery>,
+) -> Result<Response, HttpError> {
     let lang = c.lang;
     let systems = state.app.library_systems();
-    let chosen = if q.resource.is_empty() { systems.first().map(|r| r.id.as_str().to_owned()).unwrap_or_default() } else { q.resource.clone() };
+    let chosen = if q.resource.is_empty() {
+        systems.first().map(|r| r.id.as_str().to_owned()).unwrap_or_default()
+    } else {
+        q.resource.clone()
+    };
     let list = state.app.library_list(&c.user, &chosen).await.map_err(c.err())?;
     if q.format == "csv" {
         let mut out = String::from("\"login\",\"full_name\",\"roles\",\"study_group\",\"department\",\"email\"\r\n");
@@ -238,5 +251,12 @@ pub async fn library(State(state): State<AppState>, c: Console, Query(q): Query<
             } } }
         }
     };
-    Ok(super::page(&c, tr(lang, "Доступ к электронным библиотечным системам", "Access to library systems"), "/admin/library", None, body).into_response())
+    Ok(super::page(
+        &c,
+        tr(lang, "Доступ к электронным библиотечным системам", "Access to library systems"),
+        "/admin/library",
+        None,
+        body,
+    )
+    .into_response())
 }

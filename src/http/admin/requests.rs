@@ -46,7 +46,9 @@ fn public_frame(lang: Lang) -> Frame<'static> {
 }
 
 pub async fn public_request_page(headers: HeaderMap, lang: Lang) -> Response {
-    pages::with_pre_csrf(&headers, |csrf| pages::layout(&public_frame(lang), None, form_markup(lang, csrf, &RequestForm::default())))
+    pages::with_pre_csrf(&headers, |csrf| {
+        pages::layout(&public_frame(lang), None, form_markup(lang, csrf, &RequestForm::default()))
+    })
 }
 
 #[derive(Deserialize)]
@@ -107,7 +109,11 @@ fn status_label(lang: Lang, s: RequestStatus) -> &'static str {
     }
 }
 
-pub async fn queue(State(state): State<AppState>, c: Console, Query(q): Query<QueueQuery>) -> Result<Response, HttpError> {
+pub async fn queue(
+    State(state): State<AppState>,
+    c: Console,
+    Query(q): Query<QueueQuery>,
+) -> Result<Response, HttpError> {
     let lang = c.lang;
     let list = state.app.requests(&c.user, q.all).await.map_err(c.err())?;
     let csrf = c.csrf();
@@ -151,7 +157,8 @@ pub async fn queue(State(state): State<AppState>, c: Console, Query(q): Query<Qu
             }
         }
     };
-    Ok(page(&c, tr(lang, "Обращения «не могу войти»", "\"I cannot sign in\" requests"), "/admin/requests", flash, body).into_response())
+    Ok(page(&c, tr(lang, "Обращения «не могу войти»", "\"I cannot sign in\" requests"), "/admin/requests", flash, body)
+        .into_response())
 }
 
 pub async fn update(

@@ -58,7 +58,11 @@ pub fn filter_of(q: &ListQuery, lang: Lang) -> Result<AccountFilter, HttpError> 
     })
 }
 
-pub async fn list(State(state): State<AppState>, c: Console, Query(q): Query<ListQuery>) -> Result<Response, HttpError> {
+pub async fn list(
+    State(state): State<AppState>,
+    c: Console,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, HttpError> {
     let lang = c.lang;
     let filter = filter_of(&q, lang)?;
     let found = state.app.console_users(&c.user, filter).await.map_err(c.err())?;
@@ -153,7 +157,10 @@ pub async fn view(
     let security = c.user.may(Permission::ManageSecurity);
     let resources: Vec<_> = state.app.policies().catalogue().to_vec();
     let base = format!("/admin/users/{}", a.login);
-    let notice = d.done.as_deref().map(|_| tr(lang, "Готово: изменение записано в журнал.", "Done: the change is recorded in the audit log."));
+    let notice = d
+        .done
+        .as_deref()
+        .map(|_| tr(lang, "Готово: изменение записано в журнал.", "Done: the change is recorded in the audit log."));
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".to_owned());
     let body = html! {
         section aria-labelledby="h-profile" {
@@ -380,7 +387,7 @@ pub async fn act(
     let back = format!("/admin/users/{}?done={action}", urlencode(&login));
     match action.as_str() {
         "roles" => {
-            let roles = Roles::new(Role::ALL.into_iter().filter(|r| f.get(&format!("role_{}", r.as_str())).is_some()));
+            let roles = Roles::new(Role::ALL.into_iter().filter(|r| f.contains_key(&format!("role_{}", r.as_str()))));
             app.console_set_roles(&c.user, &login, roles).await.map_err(c.err())?;
         }
         "suspend" => {
@@ -435,7 +442,8 @@ pub async fn new_page(c: Console) -> Result<Response, HttpError> {
     if !c.user.may(Permission::ManageUsers) {
         return Err(HttpError::App(crate::app::AppError::Forbidden, lang));
     }
-    Ok(page(&c, tr(lang, "Регистрация пользователя", "Register a person"), "/admin/users", None, new_form(&c)).into_response())
+    Ok(page(&c, tr(lang, "Регистрация пользователя", "Register a person"), "/admin/users", None, new_form(&c))
+        .into_response())
 }
 
 fn new_form(c: &Console) -> maud::Markup {
@@ -484,13 +492,25 @@ pub async fn create(
             let title = tr(lang, "Пользователь зарегистрирован", "The person is registered");
             Ok(issued_page(&c, title, &[issued], &state.app.issuer).into_response())
         }
-        Err(e @ (crate::app::AppError::Profile(_) | crate::app::AppError::Invalid(_) | crate::app::AppError::Conflict(_))) => {
+        Err(
+            e @ (crate::app::AppError::Profile(_)
+            | crate::app::AppError::Invalid(_)
+            | crate::app::AppError::Conflict(_)),
+        ) => {
             let msg = match &e {
-                crate::app::AppError::Conflict(_) => tr(lang, "Такой логин уже занят.", "This login is taken.").to_owned(),
+                crate::app::AppError::Conflict(_) => {
+                    tr(lang, "Такой логин уже занят.", "This login is taken.").to_owned()
+                }
                 other => other.to_string(),
             };
             let body = new_form(&c);
-            let p = page(&c, tr(lang, "Регистрация пользователя", "Register a person"), "/admin/users", Some(Flash::Error(&msg)), body);
+            let p = page(
+                &c,
+                tr(lang, "Регистрация пользователя", "Register a person"),
+                "/admin/users",
+                Some(Flash::Error(&msg)),
+                body,
+            );
             Ok((axum::http::StatusCode::BAD_REQUEST, p).into_response())
         }
         Err(e) => Err(HttpError::App(e, lang)),
