@@ -186,8 +186,14 @@ macro_rules! sql_console_store {
             })
         }
 
-        fn day_counts(rows: &[$row]) -> Result<Vec<$crate::ports::console::DayCount>, sqlx::Error> {
+        /// Runs a `(day, k, n)` aggregate since `$1`.
+        async fn day_counts(
+            pool: &sqlx::Pool<$db>,
+            sql: &str,
+            since: $crate::domain::Timestamp,
+        ) -> Result<Vec<$crate::ports::console::DayCount>, $crate::ports::StoreError> {
             use sqlx::Row as _;
+            let rows = sqlx::query(sql).bind(since.as_millis()).fetch_all(pool).await.map_err($crate::store::map_err)?;
             rows.iter()
                 .map(|r| {
                     Ok($crate::ports::console::DayCount {
@@ -196,7 +202,8 @@ macro_rules! sql_console_store {
                         count: r.try_get("n")?,
                     })
                 })
-                .collect()
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err($crate::store::map_err)
         }
 
         #[async_trait::async_trait]
@@ -404,46 +411,25 @@ macro_rules! sql_console_store {
                 &self,
                 since: $crate::domain::Timestamp,
             ) -> Result<Vec<$crate::ports::console::DayCount>, $crate::ports::StoreError> {
-                let rows = sqlx::query(
-                    "SELECT at / 86400000 AS day, outcome AS k, COUNT(*) AS n FROM sign_ins WHERE at >= $1 \
-                     GROUP BY at / 86400000, outcome ORDER BY day, k",
-                )
-                .bind(since.as_millis())
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::map_err)?;
-                day_counts(&rows).map_err($crate::store::map_err)
+                day_counts(&self.pool, "SELECT at / 86400000 AS day, outcome AS k, COUNT(*) AS n FROM sign_ins WHERE at >= $1 \
+                     GROUP BY at / 86400000, outcome ORDER BY day, k", since).await
             }
 
             async fn resource_sign_ins_per_day(
                 &self,
                 since: $crate::domain::Timestamp,
             ) -> Result<Vec<$crate::ports::console::DayCount>, $crate::ports::StoreError> {
-                let rows = sqlx::query(
-                    "SELECT at / 86400000 AS day, subject AS k, COUNT(*) AS n FROM audit_log \
+                day_counts(&self.pool, "SELECT at / 86400000 AS day, subject AS k, COUNT(*) AS n FROM audit_log \
                      WHERE at >= $1 AND action = 'oidc.token' AND detail LIKE 'grant=authorization_code%' \
-                     GROUP BY at / 86400000, subject ORDER BY day, k",
-                )
-                .bind(since.as_millis())
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::map_err)?;
-                day_counts(&rows).map_err($crate::store::map_err)
+                     GROUP BY at / 86400000, subject ORDER BY day, k", since).await
             }
 
             async fn security_events_per_day(
                 &self,
                 since: $crate::domain::Timestamp,
             ) -> Result<Vec<$crate::ports::console::DayCount>, $crate::ports::StoreError> {
-                let rows = sqlx::query(
-                    "SELECT at / 86400000 AS day, kind AS k, COUNT(*) AS n FROM security_events WHERE at >= $1 \
-                     GROUP BY at / 86400000, kind ORDER BY day, k",
-                )
-                .bind(since.as_millis())
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::map_err)?;
-                day_counts(&rows).map_err($crate::store::map_err)
+                day_counts(&self.pool, "SELECT at / 86400000 AS day, kind AS k, COUNT(*) AS n FROM security_events WHERE at >= $1 \
+                     GROUP BY at / 86400000, kind ORDER BY day, k", since).await
             }
 
             async fn accounts_after(
