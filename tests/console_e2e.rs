@@ -334,6 +334,10 @@ async fn each_role_sees_its_part_and_hostile_input_stays_text() {
     assert!(page.contains("не требуется"), "a student needs no second factor");
     let page = admin.get(server.url("/admin/users/lib.l")).send().await.expect("view").text().await.expect("body");
     assert!(page.contains("подключён"), "the librarian enrolled a second factor");
+    let sessions = &page[page.find("id=\"h-sessions\"").expect("the sessions' section")..];
+    let sessions = &sessions[..sessions.find("</section>").expect("end")];
+    assert_eq!(sessions.matches("<tr>").count(), 2, "a header and the librarian's one live session: {sessions}");
+    assert!(sessions.contains("<td>да</td>"), "the session passed the second factor");
 
     // D-4: a notice to acknowledge before sign-in, published from the console.
     let csrf = csrf_of(&server, &admin, "/admin/notices").await;

@@ -66,6 +66,7 @@ impl ConsoleUser {
 pub struct UserView {
     pub account: Account,
     pub live_sessions: usize,
+    pub sessions: Vec<SessionSummary>,
     pub restrictions: Vec<Restriction>,
     pub sign_ins: Vec<SignInRecord>,
     pub journal: Vec<JournalEntry>,
@@ -78,6 +79,16 @@ pub struct UserView {
     pub recovery_codes_left: usize,
     /// The rules' versions this person accepted, with when and from where.
     pub rules_accepted: Vec<crate::ports::rules::Acceptance>,
+}
+
+/// One of a person's live sessions, as the console shows it (never its token or handle).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionSummary {
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub second_factor_at: Option<Timestamp>,
 }
 
 /// A page of people.
@@ -144,7 +155,22 @@ impl App {
     pub async fn console_user(&self, who: &ConsoleUser, login: &str) -> Result<UserView, AppError> {
         self.require(who, Permission::ViewUsers, "users.view").await?;
         let account = self.account_by_login(login).await?;
-        let live_sessions = self.store.list_live_sessions(&account.id).await?.len();
+        let now = self.clock.now();
+        let sessions: Vec<SessionSummary> = self
+            .store
+            .list_live_sessions(&account.id)
+            .await?
+            .into_iter()
+            .filter(|r| r.times.ended_at(now).is_none())
+            .map(|r| SessionSummary {
+                created_at: r.times.created_at,
+                last_seen_at: r.times.last_seen_at,
+                ip: r.ip,
+                user_agent: r.user_agent,
+                second_factor_at: r.second_factor_at,
+            })
+            .collect();
+        let live_sessions = sessions.len();
         let restrictions = self.store.list_restrictions(&account.id).await?;
         let sign_ins = self.store.list_sign_ins(&account.id, 20).await?;
         let journal = self.store.list_journal(Some(&account.id), 20).await?;
@@ -160,6 +186,7 @@ impl App {
         let rules_accepted = self.rule_acceptances(&account.id).await?;
         Ok(UserView {
             live_sessions,
+            sessions,
             restrictions,
             sign_ins,
             journal,

@@ -313,6 +313,28 @@ pub async fn view(
                 }
             }
         }
+        section aria-labelledby="h-sessions" {
+            h2 #h-sessions { (tr(lang, "Активные сеансы", "Live sessions")) }
+            @if v.sessions.is_empty() { p { (tr(lang, "Нет.", "None.")) } } @else {
+                table {
+                    caption.visually-hidden { (tr(lang, "Активные сеансы", "Live sessions")) }
+                    thead { tr {
+                        th scope="col" { (tr(lang, "Начат (UTC)", "Started (UTC)")) }
+                        th scope="col" { (tr(lang, "Последнее действие (UTC)", "Last seen (UTC)")) }
+                        th scope="col" { (tr(lang, "Адрес", "Address")) }
+                        th scope="col" { (tr(lang, "Устройство", "Device")) }
+                        th scope="col" { (tr(lang, "Второй фактор", "Second factor")) }
+                    } }
+                    tbody { @for s in &v.sessions { tr {
+                        td { (s.created_at.to_human()) }
+                        td { (s.last_seen_at.to_human()) }
+                        td { (s.ip.as_deref().unwrap_or("—")) }
+                        td { (s.user_agent.as_deref().map(|u| u.chars().take(80).collect::<String>()).unwrap_or_else(|| "—".into())) }
+                        td { (if s.second_factor_at.is_some() { tr(lang, "да", "yes") } else { "—" }) }
+                    } } }
+                }
+            }
+        }
         section aria-labelledby="h-signins" {
             h2 #h-signins { (tr(lang, "Последние входы", "Recent sign-ins")) }
             table {
