@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::domain::ids::AccountId;
 use crate::domain::session::EndReason;
-use crate::ports::rules::{Acceptance, RuleVersion, RulesChange};
+use crate::ports::rules::{Acceptance, RuleVersion, RulesChange, RulesStanding};
 use crate::ports::{Change, StoreError};
 
 use super::{Actor, App, AppError, CurrentSession};
@@ -85,11 +85,16 @@ impl App {
         if !self.settings.rules.required {
             return Ok(false);
         }
-        let standing = self.store.rules_standing(account).await?;
-        Ok(match (standing.current, standing.accepted) {
-            (None, _) => false,
-            (Some(current), accepted) => accepted.is_none_or(|a| a < current),
-        })
+        Ok(self.rules_unaccepted(self.store.rules_standing(account).await?))
+    }
+
+    /// [`Self::must_accept_rules`] for a standing read already (with a session, say).
+    pub fn rules_unaccepted(&self, standing: RulesStanding) -> bool {
+        self.settings.rules.required
+            && match (standing.current, standing.accepted) {
+                (None, _) => false,
+                (Some(current), accepted) => accepted.is_none_or(|a| a < current),
+            }
     }
 
     /// Records that the person behind `s` accepted version `version`, with the audit event

@@ -65,6 +65,8 @@ pub struct SessionAccess {
     pub session: SessionRecord,
     pub account: Account,
     pub restrictions: Vec<Restriction>,
+    /// Where the account stands with the rules, read in the same query.
+    pub rules: super::rules::RulesStanding,
 }
 
 /// An audit log line as read back.

@@ -181,7 +181,9 @@ macro_rules! sql_access_store {
                          s.idle_timeout_ms AS s_idle_timeout_ms, s.expires_at AS s_expires_at, s.ip AS s_ip, \
                          s.user_agent AS s_user_agent, s.ended_at AS s_ended_at, \
                          s.second_factor_at AS s_second_factor_at, r.resource AS r_resource, \
-                         r.reason AS r_reason, r.until AS r_until, r.set_by AS r_set_by \
+                         r.reason AS r_reason, r.until AS r_until, r.set_by AS r_set_by, \
+                         (SELECT MAX(number) FROM rule_versions) AS rules_current, \
+                         (SELECT MAX(version) FROM rule_acceptances WHERE account_id = s.account_id) AS rules_accepted \
                          FROM sessions s JOIN accounts a ON a.id = s.account_id \
                          LEFT JOIN restrictions r ON r.account_id = s.account_id \
                          WHERE s.hash = $1 ORDER BY r.resource",
@@ -229,7 +231,11 @@ macro_rules! sql_access_store {
                             set_by: r.try_get::<Option<String>, _>("r_set_by")?.unwrap_or_default(),
                         });
                     }
-                    Ok($crate::ports::access::SessionAccess { session, account, restrictions })
+                    let rules = $crate::ports::rules::RulesStanding {
+                        current: first.try_get("rules_current")?,
+                        accepted: first.try_get("rules_accepted")?,
+                    };
+                    Ok($crate::ports::access::SessionAccess { session, account, restrictions, rules })
                 };
                 read().map(Some).map_err($crate::store::map_err)
             }

@@ -51,7 +51,7 @@ impl App {
     /// The answer to a proxied request for `host` and `path`, for whoever the cookies
     /// name: propusk's own session cookie (seen when the app shares propusk's host) or
     /// the host session cookie of the app's host. Every request reads the session, its
-    /// account and restrictions from the store (one query), so an ended session, a
+    /// account, restrictions and rules standing from the store (one query), so an ended session, a
     /// suspension or a new restriction takes effect at once.
     pub async fn verify_forward(
         &self,
@@ -74,7 +74,7 @@ impl App {
         // until the current rules are accepted, the person goes through sign-in
         // (which sends them to the rules) like someone not signed in.
         if let Some(h) = &holder {
-            if self.must_accept_rules(&h.account.id).await? {
+            if self.rules_unaccepted(h.rules) {
                 return Ok(ForwardAuth::SignIn);
             }
         }
