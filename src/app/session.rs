@@ -55,8 +55,15 @@ impl App {
         };
         let mut times = record.times;
         if times.needs_touch(now) {
-            self.store.commit(vec![Change::TouchSession { hash: hash.clone(), at: now }]).await?;
-            times.last_seen_at = now;
+            // A store that can be read but not written (a full disk) still serves the
+            // session: an unrecorded use only brings its idle end closer, never further.
+            match self.store.commit(vec![Change::TouchSession { hash: hash.clone(), at: now }]).await {
+                Ok(()) => times.last_seen_at = now,
+                Err(crate::ports::StoreError::Unavailable(why)) => {
+                    tracing::warn!(%why, "the session's last use could not be recorded");
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(Some(CurrentSession { token, hash, account, times, second_factor_at: record.second_factor_at }))
     }

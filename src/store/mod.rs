@@ -56,7 +56,8 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
-/// Maps a driver error: unique violations become `Conflict`, everything else `Unavailable`.
+/// Maps a driver error: unique violations become `Conflict`, undecodable rows `Corrupt`,
+/// everything else (a lost connection, a full disk) `Unavailable`.
 fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -69,10 +70,24 @@ fn map_err(e: sqlx::Error) -> StoreError {
                 StoreError::Conflict("a record with the same key")
             }
         }
+        sqlx::Error::Database(db) if disk_full(db.as_ref()) => {
+            StoreError::Unavailable(format!("the disk holding the database is full: {}", db.message()))
+        }
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
             StoreError::Corrupt(e.to_string())
         }
         _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+/// SQLite's `SQLITE_FULL` (13, the low byte of its extended code) or PostgreSQL's
+/// `disk_full` (53100): nothing was written, and the operator must free space.
+fn disk_full(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = db.code().unwrap_or_default();
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        code.parse::<i32>().is_ok_and(|n| n & 0xff == 13)
+    } else {
+        db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() && code == "53100"
     }
 }
 

@@ -118,6 +118,10 @@ impl IntoResponse for OAuthError {
         if status == StatusCode::UNAUTHORIZED {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"propusk\""));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // As the pages' 503 (invariant 6): the store or the hasher is expected back shortly.
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         resp
     }
 }
