@@ -205,7 +205,12 @@ async fn cluster_conf_spreads_requests_over_two_nodes_and_survives_one_killed() 
     let r = c
         .post(at("/sign-in"))
         .header("X-Forwarded-For", "203.0.113.9")
-        .form(&[("csrf", csrf.as_str()), ("login", "balansirov.b"), ("password", issued.as_str()), ("next", "/account")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("login", "balansirov.b"),
+            ("password", issued.as_str()),
+            ("next", "/account"),
+        ])
         .send()
         .await
         .expect("sign in");
@@ -232,7 +237,8 @@ async fn cluster_conf_spreads_requests_over_two_nodes_and_survives_one_killed() 
     let shown = a.cli(&["user", "show", "balansirov.b", "--json"]);
     assert!(shown.status.success(), "{}", stderr(&shown));
     let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
-    let ips: Vec<&str> = shown["sign_ins"].as_array().expect("sign-ins").iter().filter_map(|s| s["ip"].as_str()).collect();
+    let ips: Vec<&str> =
+        shown["sign_ins"].as_array().expect("sign-ins").iter().filter_map(|s| s["ip"].as_str()).collect();
     assert_eq!(ips, ["127.0.0.2"], "{shown}");
 
     // Forward-auth through the balancer: refused to a browser, which could otherwise
@@ -265,7 +271,12 @@ async fn cluster_conf_spreads_requests_over_two_nodes_and_survives_one_killed() 
         let csrf = input_value(&page, "csrf").expect("csrf");
         let r = c
             .post(at("/sign-in"))
-            .form(&[("csrf", csrf.as_str()), ("login", "ostavshiysya.o"), ("password", issued.as_str()), ("next", "/account")])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("login", "ostavshiysya.o"),
+                ("password", issued.as_str()),
+                ("next", "/account"),
+            ])
             .send()
             .await
             .expect("sign in with a node down");
