@@ -113,6 +113,13 @@ fn run(dir: &Path, store: &str, args: &[&str]) -> anyhow::Result<Run> {
         .stderr(Stdio::piped())
         .spawn()
         .context("spawn propusk")?;
+    // Read while the command runs: a full pipe would stop it.
+    let mut stderr = child.stderr.take().context("stderr")?;
+    let errors = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+        err
+    });
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak_kib = 0u64;
     let status = loop {
@@ -127,11 +134,8 @@ fn run(dir: &Path, store: &str, args: &[&str]) -> anyhow::Result<Run> {
         std::thread::sleep(Duration::from_millis(20));
     };
     let took = start.elapsed();
+    let err = errors.join().unwrap_or_default();
     if !status.success() {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            std::io::Read::read_to_string(&mut e, &mut err)?;
-        }
         bail!("propusk {} failed: {err}", args.join(" "));
     }
     Ok(Run { took, peak_mb: peak_kib as f64 * 1024.0 / 1e6 })

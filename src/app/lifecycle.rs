@@ -184,13 +184,18 @@ impl App {
         for _ in 0..4 {
             let now = self.clock.now();
             let cases = self.store.list_due_cases(now, 50_000).await?;
-            let runnable: Vec<(CaseView, StepView)> =
-                cases.iter().flat_map(|c| runnable_steps(c, now).into_iter().map(move |s| (c.clone(), s))).collect();
+            // Steps name their case by its place in `cases`: no case is copied per step.
+            let runnable: Vec<(usize, StepView)> = cases
+                .iter()
+                .enumerate()
+                .flat_map(|(i, c)| runnable_steps(c, now).into_iter().map(move |s| (i, s)))
+                .collect();
             if runnable.is_empty() {
                 break;
             }
+            let cases = &cases;
             let outcomes: Vec<Result<Outcome, AppError>> = futures::stream::iter(runnable)
-                .map(|(case, step)| async move { self.run_step(&case, &step).await })
+                .map(|(i, step)| async move { self.run_step(&cases[i], &step).await })
                 .buffer_unordered(PARALLEL_STEPS)
                 .collect()
                 .await;

@@ -17,7 +17,7 @@ use crate::domain::lifecycle::{Known, ProfileUpdate, RosterRecord, RowAction, de
 use crate::domain::password::{Password, generate_issued};
 use crate::domain::roster::{RosterRow, RowError};
 use crate::policy::Restriction;
-use crate::ports::lifecycle::{LifecycleChange, RegisteredAccount};
+use crate::ports::lifecycle::{LifecycleChange, RegisteredAccount, RetiredLogins};
 use crate::ports::{AccessChange, Change, ProtectionChange};
 
 use super::{Actor, App, AppError, IssuedCredential};
@@ -95,15 +95,19 @@ impl App {
             }
         }
         errors.sort_by_key(|e| e.line);
-        let snapshot = self.store.roster_snapshot().await?;
+        let mut snapshot = self.store.roster_snapshot().await?;
+        let mut taken: HashSet<String> = std::mem::take(&mut snapshot.logins).into_iter().collect();
+        let retired = std::mem::take(&mut snapshot.retired_logins);
         let by_external: HashMap<&str, &RegisteredAccount> =
             snapshot.accounts.iter().filter_map(|a| a.account.external_id.as_deref().map(|e| (e, a))).collect();
         let orphans: HashMap<&str, &RosterRecord> =
             snapshot.orphan_records.iter().map(|r| (r.external_id.as_str(), r)).collect();
-        let mut taken: HashSet<String> = snapshot.logins.iter().cloned().collect();
         let mut plan: Vec<(RosterRow, String, Option<&RegisteredAccount>, RowAction, Option<Login>)> = Vec::new();
         let mut unchanged = 0;
-        let in_file: HashSet<String> = good.iter().map(|r| r.external_id.clone()).collect();
+        let in_file: HashSet<String> = match opts.full_snapshot {
+            true => good.iter().map(|r| r.external_id.clone()).collect(),
+            false => HashSet::new(),
+        };
         for row in good {
             let digest = row_digest(&row);
             let known = by_external.get(row.external_id.as_str()).copied();
@@ -116,7 +120,7 @@ impl App {
                 continue;
             }
             let login = match (&action, known) {
-                (RowAction::Create { .. }, _) => match self.new_login(&row.full_name, &mut taken).await? {
+                (RowAction::Create { .. }, _) => match self.new_login(&row.full_name, &mut taken, &retired) {
                     Some(l) => Some(l),
                     None => {
                         errors.push(RowError {
@@ -208,6 +212,7 @@ impl App {
             report.errors.len()
         );
         writes.push(Change::InsertAudit(self.audit(&actor.name, "roster.import", None, actor.ip.as_deref(), detail)));
+        writes.sort_by_key(write_rank);
         self.store.commit(writes).await?;
         report.applied = true;
         Ok(report)
@@ -378,21 +383,40 @@ impl App {
     }
 
     /// The first login the pattern makes from `full_name` that nobody holds or held.
-    async fn new_login(&self, full_name: &str, taken: &mut HashSet<String>) -> Result<Option<Login>, AppError> {
-        for candidate in crate::domain::translit::login_candidates(
+    fn new_login(&self, full_name: &str, taken: &mut HashSet<String>, retired: &RetiredLogins) -> Option<Login> {
+        let candidates = crate::domain::translit::login_candidates(
             full_name,
             &self.lifecycle.login_pattern,
             self.lifecycle.transliteration,
-        )
-        .take(1000)
-        {
-            if taken.contains(candidate.as_str()) || self.store.login_retired(candidate.as_str()).await? {
+        );
+        for candidate in candidates.take(1000) {
+            if taken.contains(candidate.as_str()) || retired.contains(candidate.as_str()) {
                 continue;
             }
             taken.insert(candidate.as_str().to_owned());
-            return Ok(Some(candidate));
+            return Some(candidate);
         }
-        Ok(None)
+        None
+    }
+}
+
+/// The order an import's writes are applied in, by kind, so that the store writes each
+/// kind with a few multi-row statements (`store/sql_bulk.rs`): new accounts, their lock
+/// codes, profiles, roles, everything else (cases, restrictions, statuses), register
+/// records, then the audit and journal entries (the order `chain_last` wants, so the
+/// store keeps the list as it is). The sort is stable, so each person's
+/// writes of one kind, and the chained entries, keep their order; no write depends on
+/// another person's, and a person's depend only on their account existing (first).
+fn write_rank(c: &Change) -> u8 {
+    match c {
+        Change::InsertAccount { .. } => 0,
+        Change::Protection(ProtectionChange::SetLockCode { .. }) => 1,
+        Change::Lifecycle(LifecycleChange::UpdateProfile { .. }) => 2,
+        Change::UpdateRoles { .. } => 3,
+        Change::Lifecycle(LifecycleChange::PutRosterRecord { .. }) => 5,
+        Change::InsertAudit(_) => 6,
+        Change::InsertCredentialIssue(_) => 7,
+        _ => 4,
     }
 }
 

@@ -221,11 +221,11 @@ fn write_slips(path: &Path, issued: &[IssuedCredential], issuer: &str) -> std::i
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options.open(path)?;
+    let mut f = std::io::BufWriter::new(options.open(path)?);
     for line in slip_lines(issued, issuer) {
         writeln!(f, "{line}")?;
     }
-    f.sync_all()
+    f.into_inner().map_err(std::io::IntoInnerError::into_error)?.sync_all()
 }
 
 pub async fn run_lifecycle(config: &Config, cmd: LifecycleCommand) -> ExitCode {

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
+use sha2::Digest as _;
 
 use super::StoreError;
 use crate::domain::account::Account;
@@ -165,6 +166,38 @@ pub struct RosterSnapshot {
     pub orphan_records: Vec<RosterRecord>,
     /// Every login in use, lower case.
     pub logins: Vec<String>,
+    /// The logins erasures retired, read once for the whole import.
+    pub retired_logins: RetiredLogins,
+}
+
+/// Logins that erasures retired (invariant 19): kept only as SHA-256, never given again.
+#[derive(Debug, Clone, Default)]
+pub struct RetiredLogins(std::collections::HashSet<[u8; 32]>);
+
+impl RetiredLogins {
+    /// From the stored hex digests (`retired_logins.login_hash`); one that is not a
+    /// digest matches no login.
+    pub fn from_hashes(hashes: impl IntoIterator<Item = String>) -> Self {
+        let digest = |h: String| hex::decode(h).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+        Self(hashes.into_iter().filter_map(digest).collect())
+    }
+
+    pub fn contains(&self, login: &str) -> bool {
+        self.0.contains(&<[u8; 32]>::from(sha2::Sha256::digest(login.as_bytes())))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// How a retired login is kept: the hex of its SHA-256.
+pub fn retired_login_hash(login: &str) -> String {
+    hex::encode(sha2::Sha256::digest(login.as_bytes()))
 }
 
 /// Which cases to list.

@@ -6,6 +6,8 @@
 //! codes) stays in `sqlite.rs` and `postgres.rs`. No business rule is decided here.
 
 #[macro_use]
+mod sql_bulk;
+#[macro_use]
 mod sql;
 #[macro_use]
 mod sql_oidc;
@@ -99,8 +101,7 @@ fn search_key(login: &str, full_name: &str) -> String {
 
 /// How a retired login is kept (`retired_logins`): its SHA-256, hex.
 fn login_hash(login: &str) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(login.as_bytes()))
+    crate::ports::lifecycle::retired_login_hash(login)
 }
 
 /// The `WHERE` clause of an account filter with only the conditions it sets (so that an

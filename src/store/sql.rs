@@ -1,7 +1,8 @@
 //! The queries, written once for both backends and instantiated by [`sql_store!`].
 //!
-//! Each `Change` is one statement; `commit` runs them in a single transaction and rolls
-//! back on the first error (including an update that found no row to change).
+//! Each `Change` is one statement (a run of like changes shares one per chunk, see
+//! `sql_bulk.rs`); `commit` runs them in a single transaction and rolls back on the first
+//! error (including an update that found no row to change).
 
 /// Implements `ports::Store` for `$store`, a struct with a `pool: sqlx::Pool<$db>` field.
 macro_rules! sql_store {
@@ -63,18 +64,8 @@ macro_rules! sql_store {
             if done == 0 { Err($crate::ports::StoreError::NotFound(what)) } else { Ok(()) }
         }
 
-        /// Applies `changes` in order on `conn` (the chained appends last, see `chain_last`),
-        /// which the caller has put inside a transaction (or a savepoint); stops at the first
-        /// error and leaves the rollback to the caller.
-        async fn apply_all(
-            conn: &mut <$db as sqlx::Database>::Connection,
-            changes: Vec<$crate::ports::Change>,
-        ) -> Result<(), $crate::ports::StoreError> {
-            for change in chain_last(changes) {
-                apply(&mut *conn, change).await?;
-            }
-            Ok(())
-        }
+        // `apply_all`: runs of like changes in multi-row statements, the rest through `apply`.
+        sql_bulk_store!($store, $db, $row);
 
         async fn apply(
             conn: &mut <$db as sqlx::Database>::Connection,

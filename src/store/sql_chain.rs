@@ -78,6 +78,14 @@ macro_rules! sql_chain_store {
             if changes.iter().any(|c| matches!(c, Change::Lifecycle(LifecycleChange::EraseAccount { .. }))) {
                 return changes;
             }
+            let place = |c: &Change| match c {
+                Change::InsertAudit(_) => 1,
+                Change::InsertCredentialIssue(_) => 2,
+                _ => 0,
+            };
+            if changes.is_sorted_by_key(place) {
+                return changes;
+            }
             let (mut out, appends): (Vec<Change>, Vec<Change>) = changes
                 .into_iter()
                 .partition(|c| !matches!(c, Change::InsertAudit(_) | Change::InsertCredentialIssue(_)));

@@ -413,33 +413,29 @@ macro_rules! sql_lifecycle_store {
                     "SELECT {STEP_COLUMNS} FROM lifecycle_steps WHERE case_id IN \
                      (SELECT id FROM lifecycle_cases WHERE {filter} ORDER BY opened_at, id) ORDER BY case_id, phase, name"
                 );
-                let cases = bind_case_filter(sqlx::query(&case_sql), &binds)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                let steps = bind_case_filter(sqlx::query(&step_sql), &binds)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(map_err)?;
+                use futures::TryStreamExt as _;
+                // Rows are turned into values as they arrive (see roster_snapshot). Cases
+                // first: a case is committed with its steps, so every case read has them.
+                let mut rows = bind_case_filter(sqlx::query(&case_sql), &binds).fetch(&self.pool);
+                let mut cases = Vec::new();
+                while let Some(row) = rows.try_next().await.map_err(map_err)? {
+                    cases.push(case_from_row(&row).map_err(map_err)?);
+                }
+                drop(rows);
                 let mut by_case: std::collections::HashMap<String, Vec<$crate::ports::lifecycle::StepView>> =
                     std::collections::HashMap::new();
-                for row in &steps {
-                    let (case, step) = step_from_row(row).map_err(map_err)?;
+                let mut rows = bind_case_filter(sqlx::query(&step_sql), &binds).fetch(&self.pool);
+                while let Some(row) = rows.try_next().await.map_err(map_err)? {
+                    let (case, step) = step_from_row(&row).map_err(map_err)?;
                     by_case.entry(case).or_default().push(step);
                 }
-                cases
-                    .iter()
-                    .map(|row| {
-                        let (case, closed_at, withdrawn) = case_from_row(row).map_err(map_err)?;
-                        let steps = by_case.remove(&case.id).unwrap_or_default();
-                        Ok($crate::ports::lifecycle::CaseView {
-                            case,
-                            closed_at: closed_at.map($crate::domain::Timestamp::from_millis),
-                            withdrawn,
-                            steps,
-                        })
-                    })
-                    .collect()
+                drop(rows);
+                let view = |(case, closed_at, withdrawn): ($crate::ports::lifecycle::CaseRecord, Option<i64>, bool)| {
+                    let steps = by_case.remove(&case.id).unwrap_or_default();
+                    let closed_at = closed_at.map($crate::domain::Timestamp::from_millis);
+                    $crate::ports::lifecycle::CaseView { case, closed_at, withdrawn, steps }
+                };
+                Ok(cases.into_iter().map(view).collect())
             }
         }
 
@@ -462,37 +458,41 @@ macro_rules! sql_lifecycle_store {
                         account.join(", ")
                     )
                 });
-                let rows = sqlx::query(SQL.as_str()).fetch_all(&self.pool).await.map_err(map_err)?;
-                let mut accounts = Vec::with_capacity(rows.len());
-                for row in &rows {
+                use futures::TryStreamExt as _;
+                // Rows are turned into accounts as they arrive: a driver row holds far more
+                // memory than the account it becomes.
+                let mut accounts = Vec::new();
+                let mut rows = sqlx::query(SQL.as_str()).fetch(&self.pool);
+                while let Some(row) = rows.try_next().await.map_err(map_err)? {
                     let reason: Option<String> = row.try_get("c_reason").map_err(map_err)?;
                     accounts.push($crate::ports::lifecycle::RegisteredAccount {
-                        account: account_from_row(row).map_err(map_err)?,
-                        record: roster_record_from_row(row, "r_").map_err(map_err)?,
+                        account: account_from_row(&row).map_err(map_err)?,
+                        record: roster_record_from_row(&row, "r_").map_err(map_err)?,
                         open_case: reason.as_deref().and_then($crate::domain::lifecycle::Departure::parse),
                     });
                 }
-                let orphans = sqlx::query(
+                drop(rows);
+                let orphan_records = sqlx::query(
                     "SELECT external_id, status, effective_date, order_number, order_date, digest \
                      FROM roster_records WHERE account_id IS NULL",
                 )
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?;
-                let orphan_records = orphans
-                    .iter()
-                    .filter_map(|r| roster_record_from_row(r, "").transpose())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(map_err)?;
-                let logins = sqlx::query("SELECT login FROM accounts")
-                    .fetch_all(&self.pool)
+                .fetch(&self.pool)
+                .map_err(map_err)
+                .try_filter_map(|r| std::future::ready(roster_record_from_row(&r, "").map_err(map_err)))
+                .try_collect()
+                .await?;
+                let column = |name: &'static str| move |r: $row| std::future::ready(r.try_get::<String, _>(name));
+                let logins =
+                    sqlx::query("SELECT login FROM accounts").fetch(&self.pool).and_then(column("login")).try_collect();
+                let logins = logins.await.map_err(map_err)?;
+                let retired: Vec<String> = sqlx::query("SELECT login_hash FROM retired_logins")
+                    .fetch(&self.pool)
+                    .and_then(column("login_hash"))
+                    .try_collect()
                     .await
-                    .map_err(map_err)?
-                    .iter()
-                    .map(|r| r.try_get::<String, _>("login"))
-                    .collect::<Result<Vec<_>, _>>()
                     .map_err(map_err)?;
-                Ok($crate::ports::lifecycle::RosterSnapshot { accounts, orphan_records, logins })
+                let retired_logins = $crate::ports::lifecycle::RetiredLogins::from_hashes(retired);
+                Ok($crate::ports::lifecycle::RosterSnapshot { accounts, orphan_records, logins, retired_logins })
             }
 
             async fn list_cases(
