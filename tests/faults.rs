@@ -367,7 +367,8 @@ async fn a_full_disk_refuses_writes_cleanly_and_loses_nothing() {
 
     // An existing session is still served, though its use cannot be recorded now.
     tokio::time::sleep((reader_seen + Duration::from_secs(16)).saturating_duration_since(Instant::now())).await;
-    assert_eq!(try_account(&server, &reader).await, Outcome::Ok, "a session is read from a full disk");
+    let read = try_account(&server, &reader).await;
+    assert_eq!(read, Outcome::Ok, "a session is read from a full disk\n{}", server.log());
     assert!(server.log().contains("the session's last use could not be recorded"), "the touch was attempted");
 
     // Writes are refused with the clear page: sign-ins at once (grouped by the writer)…
