@@ -6,11 +6,17 @@
 //! each node reads from a 0600 file. A new key is published in the JWKS at creation and
 //! used for signing only from its activation time; an old key stays published until
 //! every token it signed has expired.
+//!
+//! Every node re-reads the keys every [`REFRESH`] (only keys it has not seen are
+//! decrypted), and signs with a key only [`SETTLE`] after it first saw it: by then every
+//! node that reads the store has seen it too and publishes it, so no token reaches a
+//! client signed with a key another node does not publish, even after `keys rotate --now`.
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
@@ -122,12 +128,23 @@ enum Signer {
     Ec(EcdsaKeyPair),
 }
 
+/// How often a node re-reads the keys from the store.
+pub const REFRESH: Duration = Duration::from_secs(2);
+
+/// How long after a node first sees a key it may sign with it: two refreshes and a
+/// second, so that every other node has read the key by then (a slow query included).
+pub const SETTLE: Duration = Duration::from_secs(5);
+
 struct LoadedKey {
     kid: String,
     alg: SigningAlg,
     signer: Signer,
     jwk: Value,
     activates_at: Timestamp,
+    /// When this node first read the key (its monotonic clock).
+    seen_at: Instant,
+    /// From when every node publishes the key.
+    settled_at: Instant,
 }
 
 /// The rotation settings.
@@ -149,6 +166,7 @@ pub struct KeyRing {
     master: MasterKey,
     policy: KeyPolicy,
     clock: Arc<dyn crate::ports::Clock>,
+    settle: Duration,
 }
 
 impl KeyRing {
@@ -160,7 +178,7 @@ impl KeyRing {
         clock: Arc<dyn crate::ports::Clock>,
     ) -> Result<Self, KeyError> {
         let jwks = std::sync::Mutex::new((Vec::new(), Arc::from("")));
-        let ring = KeyRing { keys: RwLock::new(Vec::new()), jwks, master, policy, clock };
+        let ring = KeyRing { keys: RwLock::new(Vec::new()), jwks, master, policy, clock, settle: SETTLE };
         for alg in SigningAlg::ALL {
             let have = store.list_signing_keys().await?.iter().any(|k| k.alg == alg);
             if !have {
@@ -171,27 +189,51 @@ impl KeyRing {
         Ok(ring)
     }
 
-    /// Re-reads the keys from the store (another node may have rotated them).
+    /// Re-reads the keys from the store (another node may have rotated them). Keys
+    /// already loaded are kept as they are (a key never changes); a new one settles
+    /// `SETTLE` from now, or at once when it is found at start and was created long
+    /// enough ago for every node to have read it.
     pub async fn refresh(&self, store: &dyn Store) -> Result<(), KeyError> {
         let stored = store.list_signing_keys().await?;
+        // After the read: a key it found was committed before this instant.
+        let seen = Instant::now();
+        let known: Vec<Arc<LoadedKey>> = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let at_start = known.is_empty();
         let mut loaded = Vec::with_capacity(stored.len());
         for k in stored {
-            let der = self.master.open(&k.kid, &k.encrypted_private)?;
-            let signer = match k.alg {
-                SigningAlg::RS256 => Signer::Rsa(
-                    RsaKeyPair::from_pkcs8(&der).map_err(|e| KeyError::Generate(e.to_string()))?,
-                    PKey::private_key_from_pkcs8(&der).map_err(|e| KeyError::Generate(e.to_string()))?,
-                ),
-                SigningAlg::ES256 => Signer::Ec(
-                    EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &SystemRandom::new())
-                        .map_err(|e| KeyError::Generate(e.to_string()))?,
-                ),
-            };
-            let jwk = serde_json::from_str(&k.public_jwk).map_err(|e| KeyError::Generate(e.to_string()))?;
-            loaded.push(Arc::new(LoadedKey { kid: k.kid, alg: k.alg, signer, jwk, activates_at: k.activates_at }));
+            if let Some(have) = known.iter().find(|h| h.kid == k.kid) {
+                loaded.push(have.clone());
+                continue;
+            }
+            let old_enough = self.clock.now().since(k.created_at) >= self.settle + SKEW_MARGIN;
+            let settled_at = if at_start && old_enough { seen } else { seen + self.settle };
+            loaded.push(Arc::new(self.load(k, seen, settled_at)?));
         }
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = loaded;
         Ok(())
+    }
+
+    fn load(&self, k: StoredKey, seen_at: Instant, settled_at: Instant) -> Result<LoadedKey, KeyError> {
+        let der = self.master.open(&k.kid, &k.encrypted_private)?;
+        let signer = match k.alg {
+            SigningAlg::RS256 => Signer::Rsa(
+                RsaKeyPair::from_pkcs8(&der).map_err(|e| KeyError::Generate(e.to_string()))?,
+                PKey::private_key_from_pkcs8(&der).map_err(|e| KeyError::Generate(e.to_string()))?,
+            ),
+            SigningAlg::ES256 => Signer::Ec(
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &SystemRandom::new())
+                    .map_err(|e| KeyError::Generate(e.to_string()))?,
+            ),
+        };
+        let jwk = serde_json::from_str(&k.public_jwk).map_err(|e| KeyError::Generate(e.to_string()))?;
+        Ok(LoadedKey { kid: k.kid, alg: k.alg, signer, jwk, activates_at: k.activates_at, seen_at, settled_at })
+    }
+
+    /// The same ring with another settling time (tests that cannot wait).
+    #[cfg(test)]
+    fn settling(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
     }
 
     /// Creates a new key for each algorithm, published now and signing after
@@ -245,11 +287,19 @@ impl KeyRing {
         Ok(kid)
     }
 
-    /// The key that signs for `alg` now: the newest one already active.
+    /// The key that signs for `alg` now: the newest one already active that every node
+    /// publishes; when none has settled yet (a new store, a node started just after a
+    /// rotation), the one this node has known longest, the oldest of those.
     fn current(&self, alg: SigningAlg) -> Option<Arc<LoadedKey>> {
         let now = self.clock.now();
+        let settled = Instant::now();
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-        keys.iter().filter(|k| k.alg == alg && k.activates_at <= now).max_by_key(|k| k.activates_at).cloned()
+        let active = || keys.iter().filter(|k| k.alg == alg && k.activates_at <= now);
+        active()
+            .filter(|k| k.settled_at <= settled)
+            .max_by_key(|k| k.activates_at)
+            .or_else(|| active().min_by_key(|k| (k.seen_at, k.activates_at)))
+            .cloned()
     }
 
     /// Keys to publish: upcoming ones, the current one, and replaced ones for as long
@@ -270,6 +320,10 @@ impl KeyRing {
             .collect()
     }
 }
+
+/// How far apart two readings of the database's clock may be for a key found at start
+/// to count as read by every node (see `clock.rs`: nodes take the database's time).
+const SKEW_MARGIN: Duration = Duration::from_secs(1);
 
 fn generate(alg: SigningAlg) -> Result<(Vec<u8>, Value), KeyError> {
     let gen_err = |e: String| KeyError::Generate(e);
@@ -386,7 +440,10 @@ mod tests {
         let store = crate::store::open("sqlite::memory:").await.expect("store");
         let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
         let master = MasterKey::load_or_create(&dir.path().join("master.key")).expect("master");
-        let ring = KeyRing::open(store.as_ref(), master, policy(), clock.clone()).await.expect("ring");
+        let ring = KeyRing::open(store.as_ref(), master, policy(), clock.clone())
+            .await
+            .expect("ring")
+            .settling(Duration::ZERO);
         let claims = json!({"sub": "x", "aud": "c"});
         let rs = ring.sign(SigningAlg::RS256, "JWT", &claims).expect("rs256");
         let es = ring.sign(SigningAlg::ES256, "JWT", &claims).expect("es256");
@@ -427,5 +484,63 @@ mod tests {
             &std::fs::metadata(dir.path().join("master.key")).expect("meta").permissions(),
         );
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    fn kid_of(jws: &str) -> String {
+        let h = URL_SAFE_NO_PAD.decode(jws.split('.').next().expect("header")).expect("b64");
+        serde_json::from_slice::<Value>(&h).expect("json")["kid"].as_str().expect("kid").to_owned()
+    }
+
+    fn published_kids(ring: &KeyRing) -> Vec<String> {
+        jwks_of(ring)["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| k["kid"].as_str().expect("kid").to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_key_made_to_sign_at_once_signs_only_after_every_node_has_read_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::open("sqlite::memory:").await.expect("store");
+        let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
+        let path = dir.path().join("master.key");
+        let settle = Duration::from_millis(400);
+        let open = |clock: Arc<TestClock>| {
+            let master = MasterKey::load_or_create(&path).expect("master");
+            KeyRing::open(store.as_ref(), master, policy(), clock)
+        };
+        let a = open(clock.clone()).await.expect("node A").settling(settle);
+        let b = open(clock.clone()).await.expect("node B").settling(settle);
+        let claims = json!({"sub": "x"});
+        let first = kid_of(&a.sign(SigningAlg::ES256, "JWT", &claims).expect("sign"));
+        assert_eq!(kid_of(&b.sign(SigningAlg::ES256, "JWT", &claims).expect("sign")), first, "one key on a new store");
+
+        clock.advance(Duration::from_secs(1));
+        // `keys rotate --now` on A: A publishes the new key but still signs with the old
+        // one, which B publishes; B has not read the store yet.
+        let new = a.rotate(store.as_ref(), Duration::ZERO).await.expect("rotate");
+        let new_es = new.iter().find(|k| k.starts_with("es256")).expect("an ES256 key").clone();
+        assert!(published_kids(&a).contains(&new_es));
+        assert!(!published_kids(&b).contains(&new_es));
+        assert_eq!(kid_of(&a.sign(SigningAlg::ES256, "JWT", &claims).expect("sign")), first);
+        // B reads the store: it publishes the key, and does not sign with it either.
+        b.refresh(store.as_ref()).await.expect("refresh");
+        assert!(published_kids(&b).contains(&new_es));
+        assert_eq!(kid_of(&b.sign(SigningAlg::ES256, "JWT", &claims).expect("sign")), first);
+        // Once settled, A signs with the new key and B verifies it.
+        tokio::time::sleep(settle + Duration::from_millis(50)).await;
+        let token = a.sign(SigningAlg::ES256, "JWT", &claims).expect("sign");
+        assert_eq!(kid_of(&token), new_es);
+        assert_eq!(b.verify(&token).expect("B verifies"), claims);
+
+        // A node started now (a key created just before it) also waits before signing
+        // with it; a node started long after the key was created signs with it at once.
+        let c = open(clock.clone()).await.expect("node C").settling(settle);
+        assert_eq!(kid_of(&c.sign(SigningAlg::ES256, "JWT", &claims).expect("sign")), first);
+        clock.advance(Duration::from_secs(60));
+        let d = open(clock.clone()).await.expect("node D").settling(settle);
+        assert_eq!(kid_of(&d.sign(SigningAlg::ES256, "JWT", &claims).expect("sign")), new_es);
     }
 }

@@ -12,12 +12,12 @@ use anyhow::Context as _;
 use axum_server::tls_rustls::RustlsConfig;
 
 use crate::app::{Actor, App, IssuedCredential, Parts, PolicySet};
+use crate::clock::DatabaseClock;
 use crate::config::{Config, TlsMode};
 use crate::hash::Argon2Pool;
 use crate::http::{AppState, router};
 use crate::keys::{KeyRing, MasterKey};
 use crate::policy::Policies;
-use crate::ports::SystemClock;
 use crate::tls;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -26,6 +26,11 @@ const GRACE: Duration = Duration::from_secs(10);
 /// Opens the store and keys and builds the use cases over them; also returns the key
 /// ring for the background tasks that refresh and rotate it.
 pub async fn build_app(config: &Config, issuer: String) -> anyhow::Result<(App, Arc<KeyRing>)> {
+    build(config, issuer).await.map(|(app, keys, _)| (app, keys))
+}
+
+/// [`build_app`], with the clock, which the server reads from the database again every minute.
+async fn build(config: &Config, issuer: String) -> anyhow::Result<(App, Arc<KeyRing>, Arc<DatabaseClock>)> {
     let store = crate::store::open(&config.store_url.0)
         .await
         .with_context(|| format!("cannot open the store {:?} (store.url)", config.store_url))?;
@@ -40,14 +45,16 @@ pub async fn build_app(config: &Config, issuer: String) -> anyhow::Result<(App, 
     let policies = load_policies(&config.policies_dir)?;
     let master = MasterKey::load_or_create(&config.master_key_file).context("keys.master_key_file")?;
     let sealer = MasterKey::load_or_create(&config.master_key_file).context("keys.master_key_file")?;
-    let clock = Arc::new(SystemClock);
+    // Before anything asks the time: every node takes the database's (`clock.rs`).
+    let clock = Arc::new(DatabaseClock::default());
+    clock.sync_and_report(store.as_ref()).await.context("cannot read the database's clock")?;
     let keys = Arc::new(
         KeyRing::open(store.as_ref(), master, config.keys, clock.clone()).await.context("cannot load signing keys")?,
     );
     let app = App::new(Parts {
         store,
         hasher: Arc::new(hasher),
-        clock,
+        clock: clock.clone(),
         signer: keys.clone(),
         directory: crate::directory::open(config.directory.ldap.clone()).context("directory")?,
         connector: Arc::new(crate::connectors::HttpConnector::new().context("cannot build the HTTP client")?),
@@ -57,7 +64,7 @@ pub async fn build_app(config: &Config, issuer: String) -> anyhow::Result<(App, 
         policies: Arc::new(PolicySet::new(policies)),
         sealer: Arc::new(sealer),
     });
-    Ok((app, keys))
+    Ok((app, keys, clock))
 }
 
 /// Loads and checks the policy directory (`policies.dir`); the error lists every problem
@@ -99,7 +106,7 @@ pub async fn serve(
         ),
         None => None,
     };
-    let (app, keys) = build_app(&config, default_issuer(&config, addr)).await?;
+    let (app, keys, clock) = build(&config, default_issuer(&config, addr)).await?;
     let declared: Vec<_> = config.clients.iter().map(|c| (c.spec.clone(), c.secret_hash.clone())).collect();
     let changed =
         app.sync_declared_clients(&declared).await.context("cannot register the declared clients ([[client]])")?;
@@ -112,7 +119,7 @@ pub async fn serve(
     app.record_policies_in_force(&Actor::system()).await.context("cannot write the audit log")?;
     publish_default_rules(&app, &config.policies_dir).await?;
     let limits = Arc::new(crate::http::limit::Limits::new(&config.rate_limits));
-    let background = spawn_background(app.clone(), keys, limits.clone())?;
+    let background = spawn_background(app.clone(), keys, clock, limits.clone())?;
     let mailer = spawn_mail(app.clone(), config.mail.clone())?;
     let directory_worker = tokio::spawn(app.clone().directory_worker(config.directory.sync_interval));
     let reloader = tokio::spawn(watch_policies(app.clone(), config.policies_dir.clone()));
@@ -203,25 +210,48 @@ fn with_timeouts<A>(mut server: axum_server::Server<A>, config: &Config) -> axum
     server
 }
 
-/// Key refresh and rotation every minute (another node may have rotated), and
-/// back-channel logout delivery every second.
+/// The signing keys re-read every [`keys::REFRESH`](crate::keys::REFRESH) (another node
+/// may have rotated them) and rotated when due, the database's clock read again every
+/// [`clock::RESYNC`](crate::clock::RESYNC), and back-channel logout delivery every second.
 fn spawn_background(
     app: App,
     keys: Arc<KeyRing>,
+    clock: Arc<DatabaseClock>,
     limits: Arc<crate::http::limit::Limits>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let sender = crate::outbound::HttpLogoutSender::new().context("cannot build the HTTP client")?;
+    let refresh = crate::keys::REFRESH.as_secs().max(1);
+    let resync = crate::clock::RESYNC.as_secs().max(1);
     Ok(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut n: u64 = 0;
+        // Warned once when the store stops answering, not at every refresh.
+        let mut keys_failing = false;
         loop {
             tick.tick().await;
             n += 1;
-            if n % 60 == 0 {
+            let store = app.store.as_ref();
+            if n % resync == 0 {
                 limits.housekeeping();
-                let store = app.store.as_ref();
-                if let Err(e) = keys.rotate_if_due(store).await.and(keys.refresh(store).await) {
-                    tracing::warn!(error = %e, "signing keys not refreshed");
+                if let Err(e) = clock.sync_and_report(store).await {
+                    tracing::warn!(error = %e, "the database's clock could not be read; the last reading goes on");
+                }
+                if let Err(e) = keys.rotate_if_due(store).await {
+                    tracing::warn!(error = %e, "signing keys not rotated");
+                }
+            }
+            if n % refresh == 0 {
+                match keys.refresh(store).await {
+                    Ok(()) if keys_failing => {
+                        keys_failing = false;
+                        tracing::info!("signing keys read again");
+                    }
+                    Ok(()) => {}
+                    Err(e) if !keys_failing => {
+                        keys_failing = true;
+                        tracing::warn!(error = %e, "signing keys not refreshed");
+                    }
+                    Err(_) => {}
                 }
             }
             if let Err(e) = app.deliver_logouts(&sender).await {

@@ -71,7 +71,7 @@ pub struct AddArgs {
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Create new signing keys: published now, signing after keys.publish_ahead_minutes
-    /// (or at once with --now, when a key may have leaked).
+    /// (or with --now, when a key may have leaked, as soon as every node publishes them).
     Rotate {
         #[arg(long)]
         now: bool,
@@ -162,8 +162,13 @@ pub async fn run_keys(config: &Config, cmd: KeysCommand) -> ExitCode {
             match keys.rotate(app.store.as_ref(), ahead).await {
                 Ok(kids) => {
                     println!("New signing keys: {}", kids.join(", "));
+                    // A node signs with a key only once every node publishes it (keys.rs).
+                    let settle = crate::keys::SETTLE.as_secs();
                     println!(
-                        "They sign from {} on; the old keys stay published until their tokens expire.",
+                        "Every node publishes them within {} s and signs with them from {} on (at the \
+                         earliest {settle} s after it first read them); the old keys stay published until \
+                         their tokens expire.",
+                        crate::keys::REFRESH.as_secs(),
                         app.clock.now().saturating_add(ahead).to_human()
                     );
                     ExitCode::SUCCESS

@@ -183,6 +183,11 @@ pub trait Store:
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// The database server's clock when the store is shared by several nodes
+    /// (PostgreSQL), so that they all take their time from it (`clock.rs`); `None` for
+    /// the embedded store, which only this machine reads.
+    async fn database_time(&self) -> Result<Option<Timestamp>, StoreError>;
+
     /// Applies every change in one transaction; on any error none is applied.
     async fn commit(&self, changes: Vec<Change>) -> Result<(), StoreError>;
 

@@ -29,6 +29,16 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    /// The server's own clock (`clock_timestamp()`, not the transaction's start), in
+    /// UTC milliseconds: the time every node takes (`clock.rs`).
+    async fn server_clock(&self) -> Result<Option<crate::domain::Timestamp>, StoreError> {
+        let ms: i64 = sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(Some(crate::domain::Timestamp::from_millis(ms)))
+    }
+
     /// Runs one change as one transaction; PostgreSQL's row locks let many run at once.
     async fn write(&self, changes: Vec<crate::ports::Change>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;

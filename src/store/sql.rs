@@ -240,6 +240,10 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn database_time(&self) -> Result<Option<$crate::domain::Timestamp>, $crate::ports::StoreError> {
+                self.server_clock().await
+            }
+
             async fn commit(&self, changes: Vec<$crate::ports::Change>) -> Result<(), $crate::ports::StoreError> {
                 let metrics = &$crate::metrics::METRICS;
                 let tally = $crate::metrics::Tally::of(&changes);

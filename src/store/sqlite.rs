@@ -39,6 +39,12 @@ struct WriteJob {
 }
 
 impl SqliteStore {
+    /// An embedded database has no clock of its own: the one machine that opens it
+    /// keeps the time.
+    async fn server_clock(&self) -> Result<Option<crate::domain::Timestamp>, StoreError> {
+        Ok(None)
+    }
+
     /// Opens the database at `path` (`:memory:` for a private in-memory one).
     pub async fn open(path: &str) -> Result<Self, StoreError> {
         Self::open_with(path, |o| o).await
