@@ -16,8 +16,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
 use argon2::password_hash::Output;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use tokio::sync::oneshot;
@@ -422,7 +422,8 @@ mod tests {
             let salt = SaltString::generate(&mut rand::rngs::OsRng);
             let phc = a.hash_password("Пароль-в-памяти".as_bytes(), &salt).expect("hash").to_string();
             let parsed = PasswordHash::new(&phc).expect("phc");
-            for (password, right) in [("Пароль-в-памяти", true), ("пароль-в-памяти", false), ("", false)] {
+            for (password, right) in [("Пароль-в-памяти", true), ("пароль-в-памяти", false), ("", false)]
+            {
                 let own = a.verify_password(password.as_bytes(), &parsed).is_ok();
                 assert_eq!(own, right);
                 assert_eq!(verify_with(&mut memory, &phc, &Password::new(password)), right, "m={m} t={t} p={p}");

@@ -238,7 +238,11 @@ pub async fn services(
         .time("authorize", async {
             let r = browser.get(t.url(&path)).header("x-forwarded-for", ip).header(COOKIE, session).send().await?;
             let to = r.headers().get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-            ensure!(r.status() == StatusCode::SEE_OTHER && to.starts_with(redirect), "answered {} to {to:?}", r.status());
+            ensure!(
+                r.status() == StatusCode::SEE_OTHER && to.starts_with(redirect),
+                "answered {} to {to:?}",
+                r.status()
+            );
             let url = reqwest::Url::parse(&to)?;
             url.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).context("no code")
         })

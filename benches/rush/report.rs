@@ -155,13 +155,7 @@ fn label(layout: &str) -> &'static str {
 
 fn cpu(f: &Figures) -> String {
     let nodes: Vec<String> = f.node_cpu.iter().map(|c| format!("{c:.2}")).collect();
-    format!(
-        "{} / {:.2} / {:.2} ({:.0} %)",
-        nodes.join(" + "),
-        f.postgres_cpu,
-        f.load_cpu,
-        f.machine_busy * 100.0
-    )
+    format!("{} / {:.2} / {:.2} ({:.0} %)", nodes.join(" + "), f.postgres_cpu, f.load_cpu, f.machine_busy * 100.0)
 }
 
 /// The section, from every `*.json` result in `dir`.
@@ -198,11 +192,8 @@ pub fn section(dir: &Path) -> anyhow::Result<String> {
     );
     for o in &outcomes {
         let f = &o.rush;
-        let target = if o.people == 10_000 {
-            if f.p99 < 250.0 && f.errors == 0 { "met" } else { "**not met**" }
-        } else {
-            ""
-        };
+        let target =
+            if o.people == 10_000 { if f.p99 < 250.0 && f.errors == 0 { "met" } else { "**not met**" } } else { "" };
         let mem: Vec<String> = o.memory.iter().map(|(peak, _)| format!("{peak:.0} MB")).collect();
         s.push_str(&format!(
             "| {} | {} | {} min | {} of {} | {} | {:.1} | {:.1} / {:.1} / {:.1} | {} | {} | {} | {target} |\n",
@@ -227,7 +218,8 @@ pub fn section(dir: &Path) -> anyhow::Result<String> {
     );
     for o in &outcomes {
         for k in &o.rush.kinds {
-            let sample = k.error_sample.as_deref().map(|e| format!(" (first: {})", e.replace('|', "/"))).unwrap_or_default();
+            let sample =
+                k.error_sample.as_deref().map(|e| format!(" (first: {})", e.replace('|', "/"))).unwrap_or_default();
             s.push_str(&format!(
                 "| {} | {} | {} | {} | {:.1} / {:.1} / {:.1} / {:.1} | {}{sample} |\n",
                 label(&o.layout),
