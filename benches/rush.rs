@@ -10,7 +10,7 @@
 //! sessions (topped up to half of the accounts), a steady load without hashing for
 //! `STEADY`, and a saturating stream of sign-ins beside the bare argon2 rate.
 //!
-//! `cargo bench --bench rush -- [--people 10000,100000] [--layouts sqlite,pg,pg2] [--minutes 10]`
+//! `cargo bench --bench rush -- [--people 10000,100000] [--layouts sqlite,pg,pg2] [--minutes 10] [--report]`
 //! Results of every layout and size run on this machine are kept in `target/rush/` and
 //! the section is written from all of them.
 
@@ -50,6 +50,8 @@ fn main() -> anyhow::Result<()> {
     let results = root.join("target/rush");
     std::fs::create_dir_all(&results)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // `--report`: only write the section again from the results kept.
+    let people = if args.iter().any(|a| a == "--report") { Vec::new() } else { people };
     for &n in &people {
         for layout in &layouts {
             eprintln!("rush: {layout}, {n} accounts, {minutes} min");

@@ -187,7 +187,7 @@ pub fn section(dir: &Path) -> anyhow::Result<String> {
          person's morning crosses nodes. CPU is in cores (CPU-seconds per second): nodes / \
          PostgreSQL / load generator, and in brackets how busy the whole machine was.\n\n\
          ### The rush\n\n\
-         | layout | accounts | window | people signed in | requests | req/s | p50 / p95 / p99 ms | errors | CPU | peak memory per node | target (10,000 accounts: p99 < 250 ms, no errors) |\n\
+         | layout | accounts | window | people signed in | requests | req/s | p50 / p95 / p99 ms | errors | CPU | peak memory per node | target (SQLite, 10,000 accounts: p99 < 250 ms, no errors) |\n\
          |---|---:|---:|---:|---:|---:|---|---:|---|---|---|\n",
     );
     for o in &outcomes {
