@@ -22,6 +22,10 @@ use propusk::domain::journal::Channel;
 use propusk::domain::{NewAccount, Role};
 use rand::Rng as _;
 
+/// The allocator of the `propusk` binary, so that the server in this process runs as it does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const LEGIT: usize = 300;
 const VICTIMS: usize = 200;
 const RUN: Duration = Duration::from_secs(10);

@@ -24,6 +24,10 @@ use propusk::domain::ids::Login;
 use propusk::domain::password::Password;
 use propusk::ports::directory::{BindOutcome, ExternalDirectory as _};
 
+/// The allocator of the `propusk` binary, so that the server in this process runs as it does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ACCOUNTS: usize = 200;
 const CLIENTS: usize = 8;
 const LOAD_RUN: Duration = Duration::from_secs(10);

@@ -3,7 +3,8 @@
 //! Starts, on loopback, the release `propusk serve` twice (plain HTTP with
 //! `tls.mode = "off"`, and HTTPS with the development certificate) and the npm package
 //! `oidc-provider` configured alike (`bench/oidc-provider/`), each in its own process.
-//! Then, one server at a time, 64 keep-alive clients call each endpoint as fast as it
+//! Then, one server at a time, 64 keep-alive clients (a lean HTTP/1.1 client on plain
+//! HTTP, reqwest over TLS) call each endpoint as fast as it
 //! answers: discovery, JWKS, authorization (informational), code exchange, refresh with
 //! rotation, client_credentials, UserInfo and introspection. Throughput, p50/p99 latency,
 //! errors and the server process's CPU time are recorded per phase; the ratios propusk /
@@ -24,9 +25,12 @@ use anyhow::{Context as _, anyhow, bail, ensure};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
+
+#[path = "lean/http1.rs"]
+mod http1;
 
 /// Concurrent keep-alive clients of every phase.
 const CLIENTS: usize = 64;
@@ -349,6 +353,16 @@ struct Target {
     /// The `Cookie` header of a signed-in browser session.
     session: String,
     authorize_url: String,
+    /// The address of a server on plain HTTP, which the timed phases load with the lean
+    /// client (`lean/http1.rs`); over TLS they use reqwest.
+    plain: Option<std::net::SocketAddr>,
+}
+
+/// One answer, whichever client fetched it.
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+    location: String,
 }
 
 impl Target {
@@ -381,7 +395,51 @@ impl Target {
             basic: format!("Basic {}", STANDARD.encode(format!("bench:{secret}"))),
             session: String::new(),
             authorize_url,
+            plain: base.strip_prefix("http://").and_then(|a| a.trim_end_matches('/').parse().ok()),
         })
+    }
+
+    /// A connection of the lean client, when this server is on plain HTTP.
+    async fn lean(&self) -> anyhow::Result<Option<http1::Conn>> {
+        match self.plain {
+            Some(addr) => Ok(Some(http1::Conn::connect(addr).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// `method` `path` (or an absolute URL of this server) with `headers` and an
+    /// optional form, on `conn` when there is one, else through reqwest.
+    async fn call(
+        &self,
+        conn: &mut Option<http1::Conn>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        form: Option<&[(&str, &str)]>,
+    ) -> anyhow::Result<Reply> {
+        let path = path.strip_prefix(self.base.as_str()).unwrap_or(path);
+        let body = match form {
+            Some(f) => serde_urlencoded::to_string(f)?,
+            None => String::new(),
+        };
+        let mut headers = headers.to_vec();
+        if form.is_some() {
+            headers.push(("Content-Type", "application/x-www-form-urlencoded"));
+        }
+        if let Some(c) = conn {
+            let host = self.base.trim_start_matches("http://");
+            let a = c.send(&http1::request(method, host, path, &headers, body.as_bytes())).await?;
+            let location = a.header("location").unwrap_or("").to_owned();
+            return Ok(Reply { status: a.status, location, body: a.body.to_vec() });
+        }
+        let url = self.url(path);
+        let mut rb = if method == "POST" { self.http.post(url).body(body) } else { self.http.get(url) };
+        for (n, v) in headers {
+            rb = rb.header(n, v);
+        }
+        let r = rb.send().await?;
+        let (status, location) = (r.status().as_u16(), location(&r));
+        Ok(Reply { status, location, body: r.bytes().await?.to_vec() })
     }
 
     /// Signs in through the HTML forms, changes the issued password, and checks that
@@ -437,7 +495,7 @@ impl Target {
         let r = t.http.post(t.url("/rules")).header(COOKIE, jar.header()).form(&form).send().await?;
         ensure!(r.status() == StatusCode::SEE_OTHER, "accepting the rules answered {}", r.status());
         t.session = jar.header();
-        t.authorize().await.context("the first authorization after signing in")?;
+        t.authorize(&mut None).await.context("the first authorization after signing in")?;
         Ok(t)
     }
 
@@ -454,7 +512,7 @@ impl Target {
             let to = location(&r);
             if to.starts_with(REDIRECT_URI) {
                 t.session = jar.header();
-                t.authorize().await.context("an authorization with the session")?;
+                t.authorize(&mut None).await.context("an authorization with the session")?;
                 return Ok(t);
             }
             next = if to.starts_with('/') { t.url(&to) } else { to };
@@ -467,33 +525,29 @@ impl Target {
     }
 
     /// One authorization request of the signed-in session: its code.
-    async fn authorize(&self) -> anyhow::Result<String> {
-        let r = self.http.get(&self.authorize_url).header(COOKIE, &self.session).send().await?;
-        let status = r.status();
-        let to = location(&r);
-        r.bytes().await?;
-        ensure!(status == StatusCode::SEE_OTHER && to.starts_with(REDIRECT_URI), "answered {status} to {to:?}");
+    async fn authorize(&self, conn: &mut Option<http1::Conn>) -> anyhow::Result<String> {
+        let r = self.call(conn, "GET", &self.authorize_url, &[("Cookie", &self.session)], None).await?;
+        let to = r.location;
+        ensure!(r.status == 303 && to.starts_with(REDIRECT_URI), "answered {} to {to:?}", r.status);
         let url = reqwest::Url::parse(&to)?;
         let code = url.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
         code.with_context(|| format!("no code in {to}"))
     }
 
-    async fn token(&self, form: &[(&str, &str)]) -> anyhow::Result<Tokens> {
-        let r = self.http.post(self.url("/token")).header(AUTHORIZATION, &self.basic).form(form).send().await?;
-        let status = r.status();
-        let body = r.bytes().await?;
-        ensure!(status == StatusCode::OK, "answered {status}: {}", String::from_utf8_lossy(&body));
-        Ok(serde_json::from_slice(&body)?)
+    async fn token(&self, conn: &mut Option<http1::Conn>, form: &[(&str, &str)]) -> anyhow::Result<Tokens> {
+        let r = self.call(conn, "POST", "/token", &[("Authorization", &self.basic)], Some(form)).await?;
+        ensure!(r.status == 200, "answered {}: {}", r.status, String::from_utf8_lossy(&r.body));
+        Ok(serde_json::from_slice(&r.body)?)
     }
 
-    async fn exchange(&self, code: &str) -> anyhow::Result<Tokens> {
+    async fn exchange(&self, conn: &mut Option<http1::Conn>, code: &str) -> anyhow::Result<Tokens> {
         let form = [
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", REDIRECT_URI),
             ("code_verifier", VERIFIER),
         ];
-        let t = self.token(&form).await?;
+        let t = self.token(conn, &form).await?;
         ensure!(t.id_token.is_some() && t.refresh_token.is_some(), "no ID or refresh token");
         Ok(t)
     }
@@ -503,7 +557,10 @@ impl Target {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..n {
             let t = self.clone();
-            tasks.spawn(async move { t.exchange(&t.authorize().await?).await });
+            tasks.spawn(async move {
+                let code = t.authorize(&mut None).await?;
+                t.exchange(&mut None, &code).await
+            });
         }
         let mut out = Vec::with_capacity(n);
         while let Some(done) = tasks.join_next().await {
@@ -612,55 +669,45 @@ impl Work {
         Self { target: target.clone(), op, codes: Arc::default(), tokens: Arc::default(), chains: Arc::default() }
     }
 
-    /// Request `i` of client `client`; a code when authorizing.
-    async fn one(&self, client: usize, i: usize) -> anyhow::Result<Option<String>> {
+    /// Request `i` of client `client` on its connection; a code when authorizing.
+    async fn one(&self, conn: &mut Option<http1::Conn>, client: usize, i: usize) -> anyhow::Result<Option<String>> {
         let t = &self.target;
         match self.op {
             Endpoint::Discovery | Endpoint::Jwks => {
                 let path = if self.op == Endpoint::Jwks { "/jwks" } else { "/.well-known/openid-configuration" };
-                let r = t.http.get(t.url(path)).send().await?;
-                let status = r.status();
-                let body = r.bytes().await?;
-                ensure!(status == StatusCode::OK && !body.is_empty(), "answered {status}");
+                let r = t.call(conn, "GET", path, &[], None).await?;
+                ensure!(r.status == 200 && !r.body.is_empty(), "answered {}", r.status);
             }
-            Endpoint::Authorize => return Ok(Some(t.authorize().await?)),
+            Endpoint::Authorize => return Ok(Some(t.authorize(conn).await?)),
             Endpoint::CodeExchange => {
                 let code = self.codes.get(i).context("no code left")?;
-                t.exchange(code).await?;
+                t.exchange(conn, code).await?;
             }
             Endpoint::Refresh => {
                 let chain = self.chains.get(client).context("no chain")?;
                 let old = chain.lock().map_err(|_| anyhow!("poisoned"))?.clone();
-                let new = t.token(&[("grant_type", "refresh_token"), ("refresh_token", &old)]).await?;
+                let new = t.token(conn, &[("grant_type", "refresh_token"), ("refresh_token", &old)]).await?;
                 let rotated = new.refresh_token.context("no refresh token")?;
                 ensure!(rotated != old, "the refresh token was not rotated");
                 *chain.lock().map_err(|_| anyhow!("poisoned"))? = rotated;
             }
             Endpoint::ClientCredentials => {
-                t.token(&[("grant_type", "client_credentials"), ("scope", SERVICE_SCOPE)]).await?;
+                t.token(conn, &[("grant_type", "client_credentials"), ("scope", SERVICE_SCOPE)]).await?;
             }
             Endpoint::Userinfo => {
                 let token = &self.tokens[i % self.tokens.len()];
-                let r = t.http.get(t.url("/userinfo")).bearer_auth(token).send().await?;
-                let status = r.status();
-                let body = r.bytes().await?;
-                ensure!(status == StatusCode::OK, "answered {status}");
-                let v: serde_json::Value = serde_json::from_slice(&body)?;
+                let bearer = format!("Bearer {token}");
+                let r = t.call(conn, "GET", "/userinfo", &[("Authorization", &bearer)], None).await?;
+                ensure!(r.status == 200, "answered {}", r.status);
+                let v: serde_json::Value = serde_json::from_slice(&r.body)?;
                 ensure!(v["sub"].is_string(), "no sub");
             }
             Endpoint::Introspection => {
                 let token = &self.tokens[i % self.tokens.len()];
-                let r = t
-                    .http
-                    .post(t.url("/introspect"))
-                    .header(AUTHORIZATION, &t.basic)
-                    .form(&[("token", token.as_str())])
-                    .send()
-                    .await?;
-                let status = r.status();
-                let body = r.bytes().await?;
-                ensure!(status == StatusCode::OK, "answered {status}");
-                let v: serde_json::Value = serde_json::from_slice(&body)?;
+                let form = [("token", token.as_str())];
+                let r = t.call(conn, "POST", "/introspect", &[("Authorization", &t.basic)], Some(&form)).await?;
+                ensure!(r.status == 200, "answered {}", r.status);
+                let v: serde_json::Value = serde_json::from_slice(&r.body)?;
                 ensure!(v["active"] == true, "not active: {v}");
             }
         }
@@ -681,13 +728,30 @@ async fn phase(work: &Work, run: Duration, limit: usize) -> anyhow::Result<(Phas
             tokio::spawn(async move {
                 let mut part = Phase::default();
                 let mut codes = Vec::new();
+                let mut conn = None;
                 while Instant::now() < deadline {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= limit {
                         break;
                     }
+                    // A new connection at the start and after a failed request (whose
+                    // connection may be in any state).
+                    if conn.is_none() {
+                        match work.target.lean().await {
+                            Ok(c) => conn = c,
+                            Err(e) => {
+                                part.errors += 1;
+                                part.first_error.get_or_insert_with(|| format!("{e:#}"));
+                                continue;
+                            }
+                        }
+                    }
                     let began = Instant::now();
-                    match work.one(client, i).await {
+                    let outcome = work.one(&mut conn, client, i).await;
+                    if outcome.is_err() {
+                        conn = None;
+                    }
+                    match outcome {
                         Ok(code) => {
                             part.ok += 1;
                             part.latencies.push(began.elapsed());
@@ -858,7 +922,10 @@ fn report(f: &Facts, targets: &[Arc<Target>], results: &[BTreeMap<Endpoint, Phas
          Measured {date} with `cargo bench --bench oidc` (release profile) on {cores} cores ({model}): \
          propusk at commit {commit}; oidc-provider {op} on Node.js {node}. {CLIENTS} concurrent \
          HTTP/1.1 keep-alive clients, {run} s per timed phase after a {warm} s warm-up, one server \
-         at a time. Other work shares this machine: each measurement began once the machine had been \
+         at a time. On plain HTTP both servers are loaded by the same lean client over TCP \
+         (`benches/lean/http1.rs`: each request written as bytes, the answer's status, head and body \
+         read, nothing more), so that the load takes little of the cores the servers need; over HTTPS \
+         by reqwest. Other work shares this machine: each measurement began once the machine had been \
          less than {quiet:.0} % busy for a second (waiting at most {wait} s), and was made again, up to \
          {ATTEMPTS} times in all, while other processes took more than {disturbed:.0} % of the cores during \
          it, and the least disturbed one is reported: {attempts} measurements were made for the {count} \

@@ -36,6 +36,8 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
 #[path = "policy/figures.rs"]
 mod figures;
+#[path = "lean/http1.rs"]
+mod http1;
 
 use figures::{Cpu, Measured, report, wait_for_quiet, write_section};
 
@@ -437,6 +439,12 @@ impl Propusk {
         format!("{}{path}", self.base)
     }
 
+    /// The server's address (it listens on plain HTTP).
+    fn addr(&self) -> std::net::SocketAddr {
+        let authority = self.base.trim_start_matches("http://").trim_end_matches('/');
+        authority.parse().expect("propusk prints its address as http://IP:PORT")
+    }
+
     /// Signs in through the HTML forms and changes the issued password: the `Cookie`
     /// header of the session.
     async fn sign_in(&self, login: &str, issued: &str) -> anyhow::Result<String> {
@@ -502,20 +510,30 @@ async fn phase(p: &Propusk, kind: CookieKind, cores: usize) -> anyhow::Result<Me
         let deadline = start + run;
         let tasks: Vec<_> = (0..CLIENTS)
             .map(|client| {
-                let (http, url, cookies) = (p.http.clone(), p.url("/auth/verify"), cookies.clone());
+                let (addr, cookies) = (p.addr(), cookies.clone());
                 tokio::spawn(async move {
                     let mut part = Measured::default();
                     let cookie = &cookies[client % cookies.len()];
+                    let request = http1::request(
+                        "GET",
+                        &addr.to_string(),
+                        "/auth/verify",
+                        &[("Cookie", cookie), ("X-Original-URL", EDITOR)],
+                        b"",
+                    );
+                    let mut conn = match http1::Conn::connect(addr).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            part.errors += 1;
+                            part.first_error = Some(e.to_string());
+                            return part;
+                        }
+                    };
                     while Instant::now() < deadline {
                         let began = Instant::now();
-                        let r = http.get(&url).header(COOKIE, cookie).header("X-Original-URL", EDITOR).send().await;
-                        let ok = match r {
-                            Ok(r) => {
-                                let good = r.status() == StatusCode::OK && r.headers().contains_key("remote-user");
-                                let status = r.status();
-                                let _ = r.bytes().await;
-                                if good { Ok(()) } else { Err(format!("answered {status}")) }
-                            }
+                        let ok = match conn.send(&request).await {
+                            Ok(r) if r.status == 200 && r.header("remote-user").is_some() => Ok(()),
+                            Ok(r) => Err(format!("answered {}", r.status)),
                             Err(e) => Err(e.to_string()),
                         };
                         match ok {
@@ -526,6 +544,7 @@ async fn phase(p: &Propusk, kind: CookieKind, cores: usize) -> anyhow::Result<Me
                             Err(e) => {
                                 part.errors += 1;
                                 part.first_error.get_or_insert(e);
+                                break;
                             }
                         }
                     }

@@ -139,7 +139,7 @@ pub async fn serve(
         None => None,
     };
     let state = AppState {
-        app,
+        app: Arc::new(app),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         limits,
         console_clients: Arc::new(config.console_api_clients.clone()),

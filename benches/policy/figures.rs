@@ -186,7 +186,9 @@ pub(super) fn report(
          `PROPUSK_SERVER_TRUSTED_PROXIES=127.0.0.1` and `PROPUSK_POLICIES_DIR` naming the shipped `policies/`. \
          {SESSIONS} staff members signed in through the HTML form with their issued passwords changed; each was \
          also handed over to `timetable.college.example` (`/auth/continue`, then `/auth/callback` as the proxy \
-         passes it) for a host session cookie. {CLIENTS} HTTP/1.1 keep-alive clients in the benchmark's process \
+         passes it) for a host session cookie. {CLIENTS} HTTP/1.1 keep-alive connections in the benchmark's process \
+         (a lean client over plain TCP that writes each request prepared once as bytes and reads the status \
+         line, the head and the body, so that the load takes little of the cores the server needs) \
          send `GET /auth/verify` with `X-Original-URL: {EDITOR}` (the `timetable-editor` resource, which \
          releases name, e-mail and groups) and one of the cookies, as nginx's `auth_request` does; a request \
          counts when answered 200 with `Remote-User`. {}s warm-up, then {}s measured. Every request reads the \

@@ -47,7 +47,8 @@ pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub app: App,
+    /// Shared, not cloned: every request takes the state.
+    pub app: Arc<App>,
     pub trusted_proxies: Arc<Vec<IpNet>>,
     pub limits: Arc<limit::Limits>,
     /// Service clients of the console's API (`console.api_clients`) and their roles.

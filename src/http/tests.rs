@@ -16,7 +16,7 @@ async fn state() -> AppState {
     let (app, _) = testing::app().await;
     let limits = crate::config::RawConfig::default().validate().expect("defaults").rate_limits;
     AppState {
-        app,
+        app: Arc::new(app),
         trusted_proxies: Arc::new(Vec::new()),
         limits: Arc::new(super::limit::Limits::new(&limits)),
         console_clients: Arc::new(Vec::new()),

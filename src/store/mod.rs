@@ -32,9 +32,12 @@ mod sql_second_factor;
 #[macro_use]
 mod sql_metrics;
 pub mod backup;
+mod cols;
+pub(crate) mod decode;
 mod erase;
 mod postgres;
 mod sqlite;
+mod sqlite_inline;
 
 use std::sync::Arc;
 

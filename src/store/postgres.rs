@@ -29,6 +29,11 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    /// Every read goes through the pool: the inline reads are the embedded store's.
+    fn inline(&self) -> Option<&super::sqlite_inline::InlineReads> {
+        None
+    }
+
     /// The server's own clock (`clock_timestamp()`, not the transaction's start), in
     /// UTC milliseconds: the time every node takes (`clock.rs`).
     async fn server_clock(&self) -> Result<Option<crate::domain::Timestamp>, StoreError> {

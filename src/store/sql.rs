@@ -7,57 +7,15 @@
 /// Implements `ports::Store` for `$store`, a struct with a `pool: sqlx::Pool<$db>` field.
 macro_rules! sql_store {
     ($store:ty, $db:ty, $row:ty) => {
-        const ACCOUNT_COLUMNS: &str = "id, login, full_name, email, roles, study_group, department, \
-             external_id, status, password_must_change, password_expires_at, created_at, updated_at";
-        const SESSION_COLUMNS: &str =
-            "hash, account_id, created_at, last_seen_at, idle_timeout_ms, expires_at, ip, user_agent, ended_at, \
-             second_factor_at";
+        const ACCOUNT_COLUMNS: &str = $crate::store::decode::ACCOUNT_COLUMNS;
+        const SESSION_COLUMNS: &str = $crate::store::decode::SESSION_COLUMNS;
 
         fn account_from_row(row: &$row) -> Result<$crate::domain::Account, sqlx::Error> {
-            use sqlx::Row as _;
-            let corrupt = |col: &str, e: String| sqlx::Error::ColumnDecode { index: col.to_owned(), source: e.into() };
-            let roles: String = row.try_get("roles")?;
-            let status: String = row.try_get("status")?;
-            Ok($crate::domain::Account {
-                id: $crate::domain::AccountId::from_stored(row.try_get("id")?),
-                login: $crate::domain::Login::from_stored(row.try_get("login")?),
-                full_name: row.try_get("full_name")?,
-                email: row.try_get("email")?,
-                roles: $crate::domain::Roles::parse_csv(&roles).map_err(|e| corrupt("roles", e.to_string()))?,
-                study_group: row.try_get("study_group")?,
-                department: row.try_get("department")?,
-                external_id: row.try_get("external_id")?,
-                status: status
-                    .parse()
-                    .map_err(|e: $crate::domain::account::UnknownStatus| corrupt("status", e.to_string()))?,
-                password_must_change: row.try_get("password_must_change")?,
-                password_expires_at: row
-                    .try_get::<Option<i64>, _>("password_expires_at")?
-                    .map($crate::domain::Timestamp::from_millis),
-                created_at: $crate::domain::Timestamp::from_millis(row.try_get("created_at")?),
-                updated_at: $crate::domain::Timestamp::from_millis(row.try_get("updated_at")?),
-            })
+            $crate::store::decode::account(row)
         }
 
         fn session_from_row(row: &$row) -> Result<$crate::ports::SessionRecord, sqlx::Error> {
-            use sqlx::Row as _;
-            let idle: i64 = row.try_get("idle_timeout_ms")?;
-            Ok($crate::ports::SessionRecord {
-                hash: $crate::domain::SessionTokenHash::from_stored(row.try_get("hash")?),
-                account_id: $crate::domain::AccountId::from_stored(row.try_get("account_id")?),
-                times: $crate::domain::session::SessionTimes {
-                    created_at: $crate::domain::Timestamp::from_millis(row.try_get("created_at")?),
-                    last_seen_at: $crate::domain::Timestamp::from_millis(row.try_get("last_seen_at")?),
-                    idle_timeout: std::time::Duration::from_millis(u64::try_from(idle).unwrap_or(0)),
-                    expires_at: $crate::domain::Timestamp::from_millis(row.try_get("expires_at")?),
-                },
-                ip: row.try_get("ip")?,
-                user_agent: row.try_get("user_agent")?,
-                ended_at: row.try_get::<Option<i64>, _>("ended_at")?.map($crate::domain::Timestamp::from_millis),
-                second_factor_at: row
-                    .try_get::<Option<i64>, _>("second_factor_at")?
-                    .map($crate::domain::Timestamp::from_millis),
-            })
+            $crate::store::decode::session(row, &$crate::store::decode::SESSION_NAMES)
         }
 
         fn expect_row(done: u64, what: &'static str) -> Result<(), $crate::ports::StoreError> {
@@ -324,6 +282,9 @@ macro_rules! sql_store {
                 hash: &$crate::domain::SessionTokenHash,
             ) -> Result<Option<$crate::ports::SessionRecord>, $crate::ports::StoreError> {
                 let _timer = $crate::metrics::METRICS.store.time($crate::metrics::StoreOp::FindSession);
+                if let Some(inline) = self.inline() {
+                    return inline.find_session(hash);
+                }
                 let row = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE hash = $1"))
                     .bind(hash.as_str())
                     .fetch_optional(&self.pool)

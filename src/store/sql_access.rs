@@ -171,73 +171,25 @@ macro_rules! sql_access_store {
                 &self,
                 session: &$crate::domain::SessionTokenHash,
             ) -> Result<Option<$crate::ports::access::SessionAccess>, $crate::ports::StoreError> {
-                use sqlx::Row as _;
-                // The account's columns under their own names (for `account_from_row` of
-                // `sql_store!`), the session's and the restriction's under prefixes.
-                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                    let account: Vec<String> = ACCOUNT_COLUMNS.split(',').map(|c| format!("a.{}", c.trim())).collect();
-                    format!(
-                        "SELECT {}, s.hash AS s_hash, s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
-                         s.idle_timeout_ms AS s_idle_timeout_ms, s.expires_at AS s_expires_at, s.ip AS s_ip, \
-                         s.user_agent AS s_user_agent, s.ended_at AS s_ended_at, \
-                         s.second_factor_at AS s_second_factor_at, r.resource AS r_resource, \
-                         r.reason AS r_reason, r.until AS r_until, r.set_by AS r_set_by, \
-                         (SELECT MAX(number) FROM rule_versions) AS rules_current, \
-                         (SELECT MAX(version) FROM rule_acceptances WHERE account_id = s.account_id) AS rules_accepted \
-                         FROM sessions s JOIN accounts a ON a.id = s.account_id \
-                         LEFT JOIN restrictions r ON r.account_id = s.account_id \
-                         WHERE s.hash = $1 ORDER BY r.resource",
-                        account.join(", ")
-                    )
-                });
-                let rows = sqlx::query(SQL.as_str())
+                if let Some(inline) = self.inline() {
+                    return inline.find_session_access(session);
+                }
+                let rows = sqlx::query($crate::store::decode::session_access_sql())
                     .bind(session.as_str())
                     .fetch_all(&self.pool)
                     .await
                     .map_err($crate::store::map_err)?;
-                let Some(first) = rows.first() else {
+                let mut rows = rows.iter();
+                let Some(first) = rows.next() else {
                     return Ok(None);
                 };
-                let read = || -> Result<$crate::ports::access::SessionAccess, sqlx::Error> {
-                    let account = account_from_row(first)?;
-                    let idle: i64 = first.try_get("s_idle_timeout_ms")?;
-                    let ms = $crate::domain::Timestamp::from_millis;
-                    let session = $crate::ports::SessionRecord {
-                        hash: $crate::domain::SessionTokenHash::from_stored(first.try_get("s_hash")?),
-                        account_id: account.id.clone(),
-                        times: $crate::domain::session::SessionTimes {
-                            created_at: ms(first.try_get("s_created_at")?),
-                            last_seen_at: ms(first.try_get("s_last_seen_at")?),
-                            idle_timeout: std::time::Duration::from_millis(u64::try_from(idle).unwrap_or(0)),
-                            expires_at: ms(first.try_get("s_expires_at")?),
-                        },
-                        ip: first.try_get("s_ip")?,
-                        user_agent: first.try_get("s_user_agent")?,
-                        ended_at: first.try_get::<Option<i64>, _>("s_ended_at")?.map(ms),
-                        second_factor_at: first.try_get::<Option<i64>, _>("s_second_factor_at")?.map(ms),
-                    };
-                    let mut restrictions = Vec::new();
-                    for r in &rows {
-                        let Some(resource) = r.try_get::<Option<String>, _>("r_resource")? else {
-                            continue;
-                        };
-                        let resource = $crate::policy::ResourceId::parse(&resource).map_err(|e| {
-                            sqlx::Error::ColumnDecode { index: "r_resource".into(), source: e.to_string().into() }
-                        })?;
-                        restrictions.push($crate::policy::Restriction {
-                            resource,
-                            reason: r.try_get::<Option<String>, _>("r_reason")?.unwrap_or_default(),
-                            until: r.try_get::<Option<i64>, _>("r_until")?.map(ms),
-                            set_by: r.try_get::<Option<String>, _>("r_set_by")?.unwrap_or_default(),
-                        });
-                    }
-                    let rules = $crate::ports::rules::RulesStanding {
-                        current: first.try_get("rules_current")?,
-                        accepted: first.try_get("rules_accepted")?,
-                    };
-                    Ok($crate::ports::access::SessionAccess { session, account, restrictions, rules })
-                };
-                read().map(Some).map_err($crate::store::map_err)
+                let mut access = $crate::store::decode::session_access(first).map_err($crate::store::map_err)?;
+                for r in rows {
+                    access
+                        .restrictions
+                        .extend($crate::store::decode::joined_restriction(r).map_err($crate::store::map_err)?);
+                }
+                Ok(Some(access))
             }
 
             async fn find_handoff(
@@ -272,27 +224,19 @@ macro_rules! sql_access_store {
                 &self,
                 token: &$crate::domain::SessionTokenHash,
             ) -> Result<Option<$crate::ports::access::HostSession>, $crate::ports::StoreError> {
-                use sqlx::Row as _;
-                let row = sqlx::query(
-                    "SELECT token_hash, session_hash, host, code_hash, created_at, expires_at \
-                     FROM host_sessions WHERE token_hash = $1",
-                )
-                .bind(token.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::map_err)?;
-                row.map(|r| {
-                    Ok($crate::ports::access::HostSession {
-                        token: $crate::domain::SessionTokenHash::from_stored(r.try_get("token_hash")?),
-                        session: $crate::domain::SessionTokenHash::from_stored(r.try_get("session_hash")?),
-                        host: r.try_get("host")?,
-                        code: $crate::domain::SessionTokenHash::from_stored(r.try_get("code_hash")?),
-                        created_at: $crate::domain::Timestamp::from_millis(r.try_get("created_at")?),
-                        expires_at: $crate::domain::Timestamp::from_millis(r.try_get("expires_at")?),
-                    })
-                })
-                .transpose()
-                .map_err($crate::store::map_err)
+                if let Some(inline) = self.inline() {
+                    return inline.find_host_session(token);
+                }
+                let sql = format!(
+                    "SELECT {} FROM host_sessions WHERE token_hash = $1",
+                    $crate::store::decode::HOST_SESSION_COLUMNS
+                );
+                let row = sqlx::query(&sql)
+                    .bind(token.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::map_err)?;
+                row.map(|r| $crate::store::decode::host_session(&r)).transpose().map_err($crate::store::map_err)
             }
         }
     };

@@ -4,10 +4,8 @@
 /// Implements `ports::OidcStore` for `$store` and the `apply_oidc` step of `commit`.
 macro_rules! sql_oidc_store {
     ($store:ty, $db:ty, $row:ty) => {
-        const CLIENT_COLUMNS: &str = "client_id, name, kind, secret_hash, redirect_uris, post_logout_uris, scopes, \
-             allowed_roles, id_token_alg, access_ttl_secs, refresh_ttl_secs, backchannel_uri";
-        const TOKEN_COLUMNS: &str = "token_hash, kind, client_id, account_id, session_hash, grant_id, family_id, \
-             scope, created_at, expires_at, revoked_at, rotated_at";
+        const CLIENT_COLUMNS: &str = $crate::store::decode::CLIENT_COLUMNS;
+        const TOKEN_COLUMNS: &str = $crate::store::decode::TOKEN_COLUMNS;
         const DELIVERY_COLUMNS: &str =
             "id, client_id, sid, subject, created_at, attempts, next_attempt_at, delivered_at, failed_at, last_error";
 
@@ -23,73 +21,12 @@ macro_rules! sql_oidc_store {
             v.join("\n")
         }
 
-        fn unlines(s: String) -> Vec<String> {
-            s.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
-        }
-
         fn client_from_row(r: &$row) -> Result<($crate::domain::oidc::Client, Option<String>), sqlx::Error> {
-            use sqlx::Row as _;
-            use $crate::domain::oidc::{Client, ClientId, ClientKind, Scopes, SigningAlg};
-            let kind: String = r.try_get("kind")?;
-            let alg: String = r.try_get("id_token_alg")?;
-            let roles: String = r.try_get("allowed_roles")?;
-            let secs = |c: &str| -> Result<std::time::Duration, sqlx::Error> {
-                Ok(std::time::Duration::from_secs(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0)))
-            };
-            let client = Client {
-                id: ClientId::from_stored(r.try_get("client_id")?),
-                name: r.try_get("name")?,
-                kind: match kind.as_str() {
-                    "confidential" => ClientKind::Confidential,
-                    "public" => ClientKind::Public,
-                    _ => return Err(bad("kind", kind)),
-                },
-                redirect_uris: unlines(r.try_get("redirect_uris")?),
-                post_logout_redirect_uris: unlines(r.try_get("post_logout_uris")?),
-                scopes: Scopes::parse_known(&r.try_get::<String, _>("scopes")?),
-                allowed_roles: $crate::domain::Roles::parse_csv(&roles).map_err(|e| bad("allowed_roles", e.to_string()))?,
-                id_token_alg: SigningAlg::parse(&alg).ok_or_else(|| bad("id_token_alg", alg.clone()))?,
-                access_token_ttl: secs("access_ttl_secs")?,
-                refresh_token_ttl: secs("refresh_ttl_secs")?,
-                backchannel_logout_uri: r.try_get("backchannel_uri")?,
-            };
-            Ok((client, r.try_get("secret_hash")?))
+            $crate::store::decode::client(r)
         }
-
-        /// The token columns' names, unprefixed and as aliased in a join with `accounts`.
-        const TOKEN_NAMES: [&str; 12] = [
-            "token_hash", "kind", "client_id", "account_id", "session_hash", "grant_id", "family_id", "scope",
-            "created_at", "expires_at", "revoked_at", "rotated_at",
-        ];
-        const JOINED_TOKEN_NAMES: [&str; 12] = [
-            "t_token_hash", "t_kind", "t_client_id", "t_account_id", "t_session_hash", "t_grant_id", "t_family_id",
-            "t_scope", "t_created_at", "t_expires_at", "t_revoked_at", "t_rotated_at",
-        ];
 
         fn token_from_row(r: &$row) -> Result<$crate::ports::oidc::TokenRecord, sqlx::Error> {
-            token_from_columns(r, &TOKEN_NAMES)
-        }
-
-        fn token_from_columns(
-            r: &$row,
-            n: &[&str; 12],
-        ) -> Result<$crate::ports::oidc::TokenRecord, sqlx::Error> {
-            use sqlx::Row as _;
-            let kind: String = r.try_get(n[1])?;
-            Ok($crate::ports::oidc::TokenRecord {
-                token_hash: r.try_get(n[0])?,
-                kind: $crate::ports::oidc::TokenKind::parse(&kind).ok_or_else(|| bad(n[1], kind.clone()))?,
-                client_id: $crate::domain::oidc::ClientId::from_stored(r.try_get(n[2])?),
-                account_id: r.try_get::<Option<String>, _>(n[3])?.map($crate::domain::AccountId::from_stored),
-                session_hash: r.try_get::<Option<String>, _>(n[4])?.map($crate::domain::SessionTokenHash::from_stored),
-                grant_id: r.try_get(n[5])?,
-                family_id: r.try_get(n[6])?,
-                scope: r.try_get(n[7])?,
-                created_at: $crate::domain::Timestamp::from_millis(r.try_get(n[8])?),
-                expires_at: $crate::domain::Timestamp::from_millis(r.try_get(n[9])?),
-                revoked_at: ts_opt(r.try_get(n[10])?),
-                rotated_at: ts_opt(r.try_get(n[11])?),
-            })
+            $crate::store::decode::token(r, &$crate::store::decode::TOKEN_NAMES)
         }
 
         fn delivery_from_row(r: &$row) -> Result<$crate::ports::oidc::LogoutDelivery, sqlx::Error> {
@@ -364,6 +301,9 @@ macro_rules! sql_oidc_store {
                 &self,
                 id: &$crate::domain::oidc::ClientId,
             ) -> Result<Option<($crate::domain::oidc::Client, Option<String>)>, $crate::ports::StoreError> {
+                if let Some(inline) = self.inline() {
+                    return inline.find_client(id);
+                }
                 let row = sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM oidc_clients WHERE client_id = $1"))
                     .bind(id.as_str())
                     .fetch_optional(&self.pool)
@@ -447,6 +387,9 @@ macro_rules! sql_oidc_store {
                 &self,
                 token_hash: &str,
             ) -> Result<Option<$crate::ports::oidc::TokenRecord>, $crate::ports::StoreError> {
+                if let Some(inline) = self.inline() {
+                    return inline.find_token(token_hash);
+                }
                 let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM oidc_tokens WHERE token_hash = $1"))
                     .bind(token_hash)
                     .fetch_optional(&self.pool)
@@ -462,34 +405,15 @@ macro_rules! sql_oidc_store {
                 Option<($crate::ports::oidc::TokenRecord, Option<$crate::domain::Account>)>,
                 $crate::ports::StoreError,
             > {
-                use sqlx::Row as _;
-                // The account's columns under their own names (for `account_from_row` of
-                // `sql_store!`), the token's under the `t_` prefix.
-                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                    let account: Vec<String> = ACCOUNT_COLUMNS.split(',').map(|c| format!("a.{}", c.trim())).collect();
-                    let token: Vec<String> = TOKEN_NAMES.iter().map(|c| format!("t.{c} AS t_{c}")).collect();
-                    format!(
-                        "SELECT {}, {} FROM oidc_tokens t LEFT JOIN accounts a ON a.id = t.account_id \
-                         WHERE t.token_hash = $1",
-                        token.join(", "),
-                        account.join(", ")
-                    )
-                });
-                let row = sqlx::query(SQL.as_str())
+                if let Some(inline) = self.inline() {
+                    return inline.find_token_with_account(token_hash);
+                }
+                let row = sqlx::query($crate::store::decode::token_with_account_sql())
                     .bind(token_hash)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err($crate::store::map_err)?;
-                let Some(r) = row else { return Ok(None) };
-                let read = || -> Result<_, sqlx::Error> {
-                    let token = token_from_columns(&r, &JOINED_TOKEN_NAMES)?;
-                    let account = match r.try_get::<Option<String>, _>("id")? {
-                        Some(_) => Some(account_from_row(&r)?),
-                        None => None,
-                    };
-                    Ok(Some((token, account)))
-                };
-                read().map_err($crate::store::map_err)
+                row.map(|r| $crate::store::decode::token_with_account(&r)).transpose().map_err($crate::store::map_err)
             }
 
             async fn list_session_clients(

@@ -19,6 +19,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::map_err;
+use super::sqlite_inline::InlineReads;
 use crate::ports::{Change, StoreError};
 
 /// The most changes one group commit takes; the rest wait for the next one.
@@ -30,6 +31,8 @@ pub struct SqliteStore {
     writer: mpsc::Sender<WriteJob>,
     /// The most changes one group commit has taken so far.
     largest_batch: Arc<AtomicUsize>,
+    /// The hot reads, inline (a file only: an in-memory database is one connection's).
+    inline: Option<InlineReads>,
 }
 
 /// A change waiting for the writer, and where its outcome goes.
@@ -99,10 +102,16 @@ impl SqliteStore {
                 .await
                 .map_err(map_err)?
         };
+        let inline = if in_memory { None } else { Some(InlineReads::open(Path::new(path))?) };
         let (writer, jobs) = mpsc::channel(4 * MAX_BATCH);
         let largest_batch = Arc::new(AtomicUsize::new(0));
         tokio::spawn(run_writer(write_pool, jobs, largest_batch.clone()));
-        Ok(Self { pool, writer, largest_batch })
+        Ok(Self { pool, writer, largest_batch, inline })
+    }
+
+    /// The inline reads of `sqlite_inline.rs`, used by the shared queries when present.
+    fn inline(&self) -> Option<&InlineReads> {
+        self.inline.as_ref()
     }
 
     /// Hands one change to the writer and waits for its outcome.
