@@ -4,7 +4,8 @@
 //!
 //! `apply_all` takes the changes in the order `chain_last` gives and hands each chunk of
 //! consecutive changes of one kind (account inserts, lock codes, profile and role updates,
-//! register records, audit entries, journal entries) to one multi-row statement. A chunk
+//! register records, audit entries, journal entries, OpenID Connect tokens) to one
+//! multi-row statement. A chunk
 //! never holds the same key twice, so the outcome is the outcome of applying the changes
 //! one by one: same rows, same errors (an update that finds no row is `NotFound`, a
 //! taken login is `Conflict`), and the chained entries get the same contiguous places in
@@ -77,6 +78,7 @@ pub(crate) enum Bulk {
     PutRosterRecord,
     InsertAudit,
     InsertJournal,
+    InsertToken,
 }
 
 impl Bulk {
@@ -91,6 +93,7 @@ impl Bulk {
             Change::Lifecycle(L::PutRosterRecord { .. }) => Some(Bulk::PutRosterRecord),
             Change::InsertAudit(_) => Some(Bulk::InsertAudit),
             Change::InsertCredentialIssue(_) => Some(Bulk::InsertJournal),
+            Change::Oidc(crate::ports::oidc::OidcChange::InsertToken(_)) => Some(Bulk::InsertToken),
             _ => None,
         }
     }
@@ -105,6 +108,7 @@ impl Bulk {
             Bulk::PutRosterRecord => 8,
             Bulk::InsertAudit => 13,
             Bulk::InsertJournal => 11,
+            Bulk::InsertToken => 12,
         }
     }
 
@@ -204,6 +208,31 @@ macro_rules! sql_bulk_store {
                             .bind(key)
                             .bind(a.created_at.as_millis())
                             .bind(a.updated_at.as_millis());
+                    }
+                    q.execute(&mut *conn).await.map_err(map_err)?;
+                    Ok(())
+                }
+                Bulk::InsertToken => {
+                    let sql =
+                        format!("INSERT INTO oidc_tokens ({}) VALUES {values}", $crate::store::decode::TOKEN_COLUMNS);
+                    let mut q = sqlx::query(&sql).persistent(false);
+                    for c in chunk {
+                        let Change::Oidc($crate::ports::oidc::OidcChange::InsertToken(t)) = c else {
+                            return Err(unexpected());
+                        };
+                        q = q
+                            .bind(t.token_hash)
+                            .bind(t.kind.as_str())
+                            .bind(t.client_id.as_str().to_owned())
+                            .bind(t.account_id.map(|a| a.as_str().to_owned()))
+                            .bind(t.session_hash.map(|s| s.as_str().to_owned()))
+                            .bind(t.grant_id)
+                            .bind(t.family_id)
+                            .bind(t.scope)
+                            .bind(t.created_at.as_millis())
+                            .bind(t.expires_at.as_millis())
+                            .bind(t.revoked_at.map(|t| t.as_millis()))
+                            .bind(t.rotated_at.map(|t| t.as_millis()));
                     }
                     q.execute(&mut *conn).await.map_err(map_err)?;
                     Ok(())

@@ -138,11 +138,61 @@ async fn run_writer(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>, larges
     pool.close().await;
 }
 
+/// Commits `batch` as one transaction and answers every job: first all at once, the
+/// chained logs' entries of every job appended together at the end (a few statements
+/// for the whole batch instead of three per entry); if any change of it fails, that is
+/// rolled back and the batch is written again job by job ([`write_jobs`]). A batch that
+/// erases an account goes job by job from the start, so that an entry appended before
+/// the erasure is rewritten by it.
+async fn write_batch(pool: &SqlitePool, batch: Vec<WriteJob>) {
+    if batch.len() == 1 || batch.iter().any(|j| j.changes.iter().any(erases)) {
+        return write_jobs(pool, batch).await;
+    }
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(e) => return fail_all(batch, &map_err(e)),
+    };
+    if let Err(e) = exec(&mut conn, "BEGIN IMMEDIATE").await {
+        return fail_all(batch, &e);
+    }
+    match apply_together(&mut conn, &batch).await {
+        Ok(()) => {
+            let ended = exec(&mut conn, "COMMIT").await;
+            if let Err(e) = &ended {
+                let _ = exec(&mut conn, "ROLLBACK").await;
+                tracing::error!(error = %e, changes = batch.len(), "the store could not commit");
+            }
+            for job in batch {
+                let _ = job.done.send(ended.as_ref().map(|_| ()).map_err(same_error));
+            }
+        }
+        Err(_) => {
+            let _ = exec(&mut conn, "ROLLBACK").await;
+            drop(conn);
+            write_jobs(pool, batch).await;
+        }
+    }
+}
+
+/// Every job's changes in job order as one run, so that like changes of different jobs
+/// share a multi-row statement (`sql_bulk.rs`: a chunk never holds one key twice, so the
+/// outcome is that of applying them one by one) and the chained logs' entries of every
+/// job are appended together at the end (`chain_last`); the first failure ends it (the
+/// caller rolls back).
+async fn apply_together(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<(), StoreError> {
+    let all: Vec<Change> = batch.iter().flat_map(|j| j.changes.iter().cloned()).collect();
+    apply_all(conn, all).await
+}
+
+fn erases(c: &Change) -> bool {
+    matches!(c, Change::Lifecycle(crate::ports::lifecycle::LifecycleChange::EraseAccount { .. }))
+}
+
 /// Commits `batch` as one transaction, each change in its own savepoint, and answers
 /// every job. A change that fails is rolled back to its savepoint and reported to its own
 /// caller; the others still commit. When the transaction itself fails (the disk is full,
 /// an I/O error made SQLite roll it back), every change of the batch is reported failed.
-async fn write_batch(pool: &SqlitePool, batch: Vec<WriteJob>) {
+async fn write_jobs(pool: &SqlitePool, batch: Vec<WriteJob>) {
     let mut conn = match pool.acquire().await {
         Ok(conn) => conn,
         Err(e) => return fail_all(batch, &map_err(e)),
