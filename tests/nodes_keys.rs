@@ -88,13 +88,15 @@ async fn a_rotation_on_one_node_is_published_by_all_before_any_node_signs_with_i
         }
     }
 
-    // `keys rotate` on A's machine: the new keys are published by B within seconds, and
-    // neither node signs with them before their time (an hour ahead).
+    // `keys rotate` on A's machine (a command of its own, beside A's server): the new
+    // keys are published by both servers within seconds (each re-reads the keys on its
+    // own schedule), and neither signs with them before their time (an hour ahead).
     let ahead = rotated(&p.a, &["keys", "rotate"]);
     let ahead_rs = ahead.iter().find(|k| k.starts_with("rs256")).expect("an RS256 key").clone();
-    let waited = published_by(&p, &p.b, &ahead_rs).await;
-    eprintln!("node B published the key rotated on A after {} ms", waited.as_millis());
-    assert!(jwks_of(&p, &p.a).await.find(&ahead_rs).is_some());
+    for (name, node) in [("A", &p.a), ("B", &p.b)] {
+        let waited = published_by(&p, node, &ahead_rs).await;
+        eprintln!("node {name} published the key rotated on A's machine after {} ms", waited.as_millis());
+    }
     for node in [&p.a, &p.b] {
         let t = id_token_from(&p, &c, &rp, node).await;
         assert_eq!(kid_of(&t), first, "the old key signs until the new one's time");
