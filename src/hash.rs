@@ -348,11 +348,13 @@ impl PasswordHasher for Argon2Pool {
     }
 
     async fn verify(&self, hash: String, password: Password) -> Result<bool, HashError> {
-        self.run(Class::Rest, move |memory| verify_with(memory, &hash, &password)).await
+        let dummy = self.dummy.clone();
+        self.run(Class::Rest, move |memory| verify_in_full_time(memory, &hash, &dummy, &password)).await
     }
 
     async fn verify_known(&self, hash: String, password: Password) -> Result<bool, HashError> {
-        self.run(Class::First, move |memory| verify_with(memory, &hash, &password)).await
+        let dummy = self.dummy.clone();
+        self.run(Class::First, move |memory| verify_in_full_time(memory, &hash, &dummy, &password)).await
     }
 
     async fn verify_dummy(&self, password: Password) -> Result<(), HashError> {
@@ -366,6 +368,26 @@ impl PasswordHasher for Argon2Pool {
     fn busy(&self) -> bool {
         self.queued() > 0
     }
+}
+
+/// [`verify_with`], taking at least the time of a hash with the configured parameters
+/// (those of `dummy`): an issued password is hashed lightly (`ISSUED_PARAMS`), and a
+/// wrong password for such an account must not answer sooner than one for an unknown
+/// login (which verifies `dummy`), or the timing would tell which accounts exist.
+fn verify_in_full_time(memory: &mut Vec<Block>, hash: &str, dummy: &str, password: &Password) -> bool {
+    let ok = verify_with(memory, hash, password);
+    if cost(hash) < cost(dummy) {
+        verify_with(memory, dummy, password);
+    }
+    ok
+}
+
+/// Blocks times passes: what a verification of `hash` costs, 0 when it cannot be read.
+fn cost(hash: &str) -> u64 {
+    PasswordHash::new(hash)
+        .ok()
+        .and_then(|h| Params::try_from(&h).ok())
+        .map_or(0, |p| p.block_count() as u64 * u64::from(p.t_cost()))
 }
 
 /// Does `password` match the PHC string `hash`? Computed in `memory` (grown when the
@@ -436,6 +458,29 @@ mod tests {
             assert!(!verify_with(&mut memory, &tampered, &Password::new("Пароль-в-памяти")));
         }
         assert_eq!(memory.len(), 19_456, "the memory grew to the largest set and stayed");
+    }
+
+    /// A lightly hashed issued password costs a full verification as well: its cost is
+    /// counted in blocks times passes, and only a lighter hash is padded.
+    #[test]
+    fn a_light_hash_is_verified_in_the_time_of_a_full_one() {
+        let full = HashParams { memory_kib: 1_024, iterations: 2, parallelism: 1 };
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let dummy = full.argon2().expect("params").hash_password(b"dummy", &salt).expect("hash").to_string();
+        let light = ISSUED_PARAMS.argon2().expect("params").hash_password(b"issued", &salt).expect("hash").to_string();
+        assert_eq!(cost(&dummy), 1_024 * 2);
+        assert_eq!(cost(&light), 64);
+        assert_eq!(cost("not a hash"), 0);
+        let mut memory = Vec::new();
+        assert!(verify_in_full_time(&mut memory, &light, &dummy, &Password::new("issued")));
+        assert!(!verify_in_full_time(&mut memory, &light, &dummy, &Password::new("wrong")));
+        assert_eq!(memory.len(), 1_024, "the full verification ran beside the light one");
+        let mut memory = Vec::new();
+        assert!(verify_in_full_time(&mut memory, &dummy, &dummy, &Password::new("dummy")));
+        assert_eq!(memory.len(), 1_024);
+        let mut memory = Vec::new();
+        assert!(verify_in_full_time(&mut memory, &light, &light, &Password::new("issued")));
+        assert_eq!(memory.len(), 64, "no padding when the configured hash is as light");
     }
 
     #[tokio::test]

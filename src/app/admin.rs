@@ -66,7 +66,7 @@ impl App {
         let now = self.clock.now();
         let id = AccountId::generate(now.as_millis(), &mut rand::rngs::OsRng);
         let password = generate_issued(&mut rand::rngs::OsRng);
-        let hash = self.hasher.hash(password.clone()).await?;
+        let hash = self.hash_issued(&password).await?;
         let expires_at = now.saturating_add(self.settings.issued_password_ttl.0);
         let account = Account {
             id,
@@ -187,7 +187,7 @@ impl App {
         if let Some(dir) = self.directory.external() {
             dir.set_password(&account.login, None, &password).await?;
         }
-        let hash = self.hasher.hash(password.clone()).await?;
+        let hash = self.hash_issued(&password).await?;
         let expires_at = now.saturating_add(self.settings.issued_password_ttl.0);
         account.password_must_change = true;
         account.password_expires_at = Some(expires_at);
@@ -280,6 +280,16 @@ impl App {
             channel,
             expires_at: account.password_expires_at.unwrap_or(account.updated_at),
         }
+    }
+}
+
+impl App {
+    /// The hash of a password propusk generated: light, like a register import's
+    /// (`hash::ISSUED_PARAMS`, see ARCHITECTURE.md), as the secret is random and must be
+    /// replaced at first sign-in.
+    async fn hash_issued(&self, password: &crate::domain::password::Password) -> Result<String, AppError> {
+        let mut hashes = self.hasher.hash_issued(vec![password.clone()]).await?;
+        hashes.pop().ok_or_else(|| AppError::Internal("no hash for the issued password".into()))
     }
 }
 
