@@ -51,6 +51,14 @@ const QUIET: f64 = 0.10;
 const DISTURBED: f64 = 0.15;
 const ATTEMPTS: usize = 3;
 const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
+/// The ID tokens' algorithm on both servers, `ES256` unless `BENCH_ID_TOKEN_ALG` says
+/// `RS256`.
+fn id_token_alg() -> String {
+    match std::env::var("BENCH_ID_TOKEN_ALG").as_deref() {
+        Ok("RS256") => "RS256".to_owned(),
+        _ => "ES256".to_owned(),
+    }
+}
 const SCOPE: &str = "openid profile";
 const SERVICE_SCOPE: &str = "roles groups";
 /// The PKCE verifier of every code (RFC 7636 §4.1: 43 to 128 characters).
@@ -308,6 +316,8 @@ impl Propusk {
             REDIRECT_URI,
             "--scopes",
             "openid profile email roles groups offline_access",
+            "--id-token-alg",
+            &id_token_alg(),
             "--json",
         ])?;
         let user = cli(&[
@@ -335,7 +345,8 @@ fn start_oidc_provider(dir: &Path, secret: &str) -> anyhow::Result<Process> {
         .env("NODE_ENV", "production")
         .env("HOST", "127.0.0.1")
         .env("PORT", "0")
-        .env("CLIENT_SECRET", secret);
+        .env("CLIENT_SECRET", secret)
+        .env("ID_TOKEN_ALG", id_token_alg());
     let scratch = tempfile::tempdir()?;
     let mut process = Process::spawn(cmd, "oidc-provider", scratch.path().join("stderr.log"))?;
     process.scratch = Some(scratch);
@@ -920,7 +931,7 @@ fn report(f: &Facts, targets: &[Arc<Target>], results: &[BTreeMap<Endpoint, Phas
     let mut out = format!(
         "## OpenID Connect provider (`benches/oidc.rs`)\n\n\
          Measured {date} with `cargo bench --bench oidc` (release profile) on {cores} cores ({model}): \
-         propusk at commit {commit}; oidc-provider {op} on Node.js {node}. {CLIENTS} concurrent \
+         propusk at commit {commit}; oidc-provider {op} on Node.js {node}; {alg} ID tokens on both. {CLIENTS} concurrent \
          HTTP/1.1 keep-alive clients, {run} s per timed phase after a {warm} s warm-up, one server \
          at a time. On plain HTTP both servers are loaded by the same lean client over TCP \
          (`benches/lean/http1.rs`: each request written as bytes, the answer's status, head and body \
@@ -942,6 +953,7 @@ fn report(f: &Facts, targets: &[Arc<Target>], results: &[BTreeMap<Endpoint, Phas
         commit = f.commit,
         op = f.oidc_provider,
         node = f.node,
+        alg = id_token_alg(),
         run = RUN.as_secs(),
         warm = WARM_UP.as_secs(),
         quiet = QUIET * 100.0,
@@ -1042,13 +1054,13 @@ fn report(f: &Facts, targets: &[Arc<Target>], results: &[BTreeMap<Endpoint, Phas
          list only, not the Cedar policies), and `PROPUSK_TLS_MODE=off` for plain HTTP (the HTTPS one \
          uses the generated development certificate; with keep-alive, handshakes are rare); \
          everything else default: SQLite with WAL and `synchronous=FULL` on disk, so every code and \
-         token is durable before it is answered; RS256 ID tokens (2048-bit key), opaque access tokens, \
+         token is durable before it is answered; {alg} ID tokens ({alg_key}), opaque access tokens, \
          refresh rotation, PKCE. The client comes from `propusk client add bench --name Bench \
          --redirect-uri {REDIRECT_URI} --scopes \"openid profile email roles groups offline_access\" \
-         --json` (access tokens 600 s, refresh tokens 30 days), the person from `propusk user add`, \
+         --id-token-alg {alg} --json` (access tokens 600 s, refresh tokens 30 days), the person from `propusk user add`, \
          signed in once through the HTML form and with the issued password changed. oidc-provider: \
-         `bench/oidc-provider/server.mjs` with `NODE_ENV=production`, configured alike (RS256 ID tokens \
-         with a 2048-bit key and an ES256 key also published, opaque access tokens, resource indicators \
+         `bench/oidc-provider/server.mjs` with `NODE_ENV=production` and `ID_TOKEN_ALG={alg}`, configured \
+         alike ({alg} ID tokens, an RSA 2048-bit and an EC P-256 key published, opaque access tokens, resource indicators \
          off, refresh rotation on every use and a refresh token with every code exchange, PKCE S256 \
          required, code 60 s, access and ID token 600 s, refresh token 30 days, the same paths, the \
          profile claims in the ID token), its interaction signing in a fixed account and granting every \
@@ -1058,10 +1070,13 @@ fn report(f: &Facts, targets: &[Arc<Target>], results: &[BTreeMap<Endpoint, Phas
          Reproduce:\n\n\
          ```sh\n\
          npm ci --prefix bench/oidc-provider   # done by the benchmark when node_modules is missing\n\
-         cargo bench --bench oidc\n\
+         cargo bench --bench oidc                          # ES256 ID tokens on both servers\n\
+         BENCH_ID_TOKEN_ALG=RS256 cargo bench --bench oidc # RS256 instead\n\
          ```\n",
         cores = f.cores,
         run = RUN.as_secs(),
+        alg = id_token_alg(),
+        alg_key = if id_token_alg() == "ES256" { "P-256 key" } else { "2048-bit key" },
     ));
     for (t, target) in targets.iter().enumerate() {
         for e in Endpoint::ALL {

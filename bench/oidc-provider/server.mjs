@@ -1,11 +1,12 @@
 // The oidc-provider server that benches/oidc.rs measures propusk against, configured
-// like propusk: RS256 ID tokens (RSA 2048, an EC P-256 key published beside it),
+// like propusk: ID tokens signed with ID_TOKEN_ALG (ES256 by default, or RS256; an RSA
+// 2048 and an EC P-256 key are both published),
 // opaque access tokens, refresh tokens rotated on every use, PKCE with S256 required,
 // the same lifetimes (code 60 s, access and ID token 600 s, refresh token 30 days) and
 // the same endpoint paths. See README.md.
 //
-// Environment: CLIENT_SECRET (required), HOST (default 127.0.0.1), PORT (default 0,
-// any free port). Prints `oidc-provider: listening on http://HOST:PORT` once ready.
+// Environment: CLIENT_SECRET (required), ID_TOKEN_ALG (ES256 or RS256, default ES256),
+// HOST (default 127.0.0.1), PORT (default 0, any free port). Prints `oidc-provider: listening on http://HOST:PORT` once ready.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -15,6 +16,7 @@ import Provider from 'oidc-provider';
 const HOST = process.env.HOST || '127.0.0.1';
 const PORT = Number(process.env.PORT || 0);
 const CLIENT_SECRET = process.env.CLIENT_SECRET;
+const ID_TOKEN_ALG = process.env.ID_TOKEN_ALG === 'RS256' ? 'RS256' : 'ES256';
 if (!CLIENT_SECRET) {
   console.error('oidc-provider: CLIENT_SECRET is required');
   process.exit(2);
@@ -140,7 +142,7 @@ server.listen(PORT, HOST, () => {
         response_types: ['code'],
         scope: 'openid profile email roles groups offline_access',
         token_endpoint_auth_method: 'client_secret_basic',
-        id_token_signed_response_alg: 'RS256',
+        id_token_signed_response_alg: ID_TOKEN_ALG,
       },
     ],
     jwks: {

@@ -263,3 +263,58 @@ pub(crate) fn session_access(first: &impl Cols) -> Result<crate::ports::access::
         rules: joined_rules(first)?,
     })
 }
+
+pub(crate) const LOCK_COLUMNS: &str = "locked_until, lock_count, permanent, counting_from";
+pub(crate) const JOURNAL_COLUMNS: &str =
+    "seq, subject_id, subject_login, issued_by, issued_at, kind, channel, expires_at, received_at";
+pub(crate) const ANNOUNCEMENT_COLUMNS: &str =
+    "id, kind, text_ru, text_en, audience, starts_at, ends_at, created_by, created_at, withdrawn_at";
+
+/// The `account_locks` row of an account in one scope.
+pub(crate) fn lock(r: &impl Cols) -> Result<crate::domain::lockout::LockRecord, sqlx::Error> {
+    Ok(crate::domain::lockout::LockRecord {
+        locked_until: ts_opt(r.opt_int("locked_until")?),
+        lock_count: u32::try_from(r.int("lock_count")?).unwrap_or(u32::MAX),
+        permanent: r.flag("permanent")?,
+        counting_from: ts_opt(r.opt_int("counting_from")?),
+    })
+}
+
+/// A credential journal entry.
+pub(crate) fn journal_entry(r: &impl Cols) -> Result<crate::domain::journal::JournalEntry, sqlx::Error> {
+    use crate::domain::journal::{Channel, CredentialIssue, IssueKind, JournalEntry};
+    let kind = r.text("kind")?;
+    let channel = r.text("channel")?;
+    Ok(JournalEntry {
+        seq: r.int("seq")?,
+        issue: CredentialIssue {
+            subject: AccountId::from_stored(r.text("subject_id")?),
+            subject_login: Login::from_stored(r.text("subject_login")?),
+            issued_by: r.text("issued_by")?,
+            issued_at: Timestamp::from_millis(r.int("issued_at")?),
+            kind: IssueKind::parse(&kind).ok_or_else(|| corrupt("kind", kind.clone()))?,
+            channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", channel.clone()))?,
+            expires_at: Timestamp::from_millis(r.int("expires_at")?),
+        },
+        received_at: ts_opt(r.opt_int("received_at")?),
+    })
+}
+
+/// An announcement or maintenance window.
+pub(crate) fn announcement(r: &impl Cols) -> Result<crate::ports::console::Announcement, sqlx::Error> {
+    use crate::ports::console::{Announcement, AnnouncementKind};
+    let kind = r.text("kind")?;
+    let audience = r.text("audience")?;
+    Ok(Announcement {
+        id: r.text("id")?,
+        kind: AnnouncementKind::parse(&kind).ok_or_else(|| corrupt("kind", kind.clone()))?,
+        text_ru: r.text("text_ru")?,
+        text_en: r.text("text_en")?,
+        audience: audience.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        starts_at: Timestamp::from_millis(r.int("starts_at")?),
+        ends_at: Timestamp::from_millis(r.int("ends_at")?),
+        created_by: r.text("created_by")?,
+        created_at: Timestamp::from_millis(r.int("created_at")?),
+        withdrawn_at: ts_opt(r.opt_int("withdrawn_at")?),
+    })
+}

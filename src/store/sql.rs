@@ -231,6 +231,9 @@ macro_rules! sql_store {
             ) -> Result<Option<$crate::ports::AccountSecret>, $crate::ports::StoreError> {
                 use sqlx::Row as _;
                 let _timer = $crate::metrics::METRICS.store.time($crate::metrics::StoreOp::FindAccountSecret);
+                if let Some(inline) = self.inline() {
+                    return inline.find_account_secret(login.as_str());
+                }
                 let row =
                     sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE login = $1"))
                         .bind(login.as_str())
@@ -349,39 +352,21 @@ macro_rules! sql_store {
                 subject: Option<&$crate::domain::AccountId>,
                 limit: u32,
             ) -> Result<Vec<$crate::domain::journal::JournalEntry>, $crate::ports::StoreError> {
-                use sqlx::Row as _;
-                use $crate::domain::journal::{Channel, CredentialIssue, IssueKind, JournalEntry};
-                let rows = sqlx::query(
-                    "SELECT seq, subject_id, subject_login, issued_by, issued_at, kind, channel, expires_at, \
-                     received_at FROM credential_journal WHERE ($1 IS NULL OR subject_id = $1) \
+                if let Some(inline) = self.inline() {
+                    return inline.list_journal(subject, limit);
+                }
+                let rows = sqlx::query(&format!(
+                    "SELECT {} FROM credential_journal WHERE ($1 IS NULL OR subject_id = $1) \
                      ORDER BY seq DESC LIMIT $2",
-                )
+                    $crate::store::decode::JOURNAL_COLUMNS
+                ))
                 .bind(subject.map(|s| s.as_str()))
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await
                 .map_err($crate::store::map_err)?;
                 rows.iter()
-                    .map(|r| {
-                        let kind: String = r.try_get("kind")?;
-                        let channel: String = r.try_get("channel")?;
-                        let bad = |c: &str, v: String| sqlx::Error::ColumnDecode { index: c.into(), source: v.into() };
-                        Ok(JournalEntry {
-                            seq: r.try_get("seq")?,
-                            issue: CredentialIssue {
-                                subject: $crate::domain::AccountId::from_stored(r.try_get("subject_id")?),
-                                subject_login: $crate::domain::Login::from_stored(r.try_get("subject_login")?),
-                                issued_by: r.try_get("issued_by")?,
-                                issued_at: $crate::domain::Timestamp::from_millis(r.try_get("issued_at")?),
-                                kind: IssueKind::parse(&kind).ok_or_else(|| bad("kind", kind.clone()))?,
-                                channel: Channel::parse(&channel).ok_or_else(|| bad("channel", channel.clone()))?,
-                                expires_at: $crate::domain::Timestamp::from_millis(r.try_get("expires_at")?),
-                            },
-                            received_at: r
-                                .try_get::<Option<i64>, _>("received_at")?
-                                .map($crate::domain::Timestamp::from_millis),
-                        })
-                    })
+                    .map(|r| $crate::store::decode::journal_entry(r))
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err($crate::store::map_err)
             }

@@ -154,23 +154,7 @@ macro_rules! sql_console_store {
         }
 
         fn announcement_from_row(r: &$row) -> Result<$crate::ports::console::Announcement, sqlx::Error> {
-            use sqlx::Row as _;
-            use $crate::domain::Timestamp;
-            let kind: String = r.try_get("kind")?;
-            let audience: String = r.try_get("audience")?;
-            Ok($crate::ports::console::Announcement {
-                id: r.try_get("id")?,
-                kind: $crate::ports::console::AnnouncementKind::parse(&kind)
-                    .ok_or_else(|| sqlx::Error::ColumnDecode { index: "kind".into(), source: kind.into() })?,
-                text_ru: r.try_get("text_ru")?,
-                text_en: r.try_get("text_en")?,
-                audience: audience.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
-                starts_at: Timestamp::from_millis(r.try_get("starts_at")?),
-                ends_at: Timestamp::from_millis(r.try_get("ends_at")?),
-                created_by: r.try_get("created_by")?,
-                created_at: Timestamp::from_millis(r.try_get("created_at")?),
-                withdrawn_at: r.try_get::<Option<i64>, _>("withdrawn_at")?.map(Timestamp::from_millis),
-            })
+            $crate::store::decode::announcement(r)
         }
 
         fn inspector_from_row(r: &$row) -> Result<$crate::ports::console::InspectorRecord, sqlx::Error> {
@@ -319,6 +303,9 @@ macro_rules! sql_console_store {
                 &self,
                 now: $crate::domain::Timestamp,
             ) -> Result<Vec<$crate::ports::console::Announcement>, $crate::ports::StoreError> {
+                if let Some(inline) = self.inline() {
+                    return inline.current_announcements(now);
+                }
                 let rows = sqlx::query(
                     "SELECT * FROM announcements WHERE ends_at > $1 AND starts_at <= $1 AND withdrawn_at IS NULL \
                      ORDER BY starts_at",

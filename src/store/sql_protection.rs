@@ -187,27 +187,20 @@ macro_rules! sql_protection_store {
                 account: &$crate::domain::AccountId,
                 scope_key: &str,
             ) -> Result<$crate::domain::lockout::LockRecord, $crate::ports::StoreError> {
-                use sqlx::Row as _;
-                let row = sqlx::query(
-                    "SELECT locked_until, lock_count, permanent, counting_from FROM account_locks \
-                     WHERE account_id = $1 AND scope_key = $2",
-                )
+                if let Some(inline) = self.inline() {
+                    return Ok(inline.find_lock(account, scope_key)?.unwrap_or_default());
+                }
+                let row = sqlx::query(&format!(
+                    "SELECT {} FROM account_locks WHERE account_id = $1 AND scope_key = $2",
+                    $crate::store::decode::LOCK_COLUMNS
+                ))
                 .bind(account.as_str())
                 .bind(scope_key)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err($crate::store::map_err)?;
                 let Some(r) = row else { return Ok(Default::default()) };
-                let ts = |v: Option<i64>| v.map($crate::domain::Timestamp::from_millis);
-                (|| -> Result<_, sqlx::Error> {
-                    Ok($crate::domain::lockout::LockRecord {
-                        locked_until: ts(r.try_get("locked_until")?),
-                        lock_count: u32::try_from(r.try_get::<i64, _>("lock_count")?).unwrap_or(u32::MAX),
-                        permanent: r.try_get("permanent")?,
-                        counting_from: ts(r.try_get("counting_from")?),
-                    })
-                })()
-                .map_err($crate::store::map_err)
+                $crate::store::decode::lock(&r).map_err($crate::store::map_err)
             }
 
             async fn count_failures(
@@ -251,6 +244,9 @@ macro_rules! sql_protection_store {
                 since: $crate::domain::Timestamp,
             ) -> Result<u32, $crate::ports::StoreError> {
                 use sqlx::Row as _;
+                if let Some(inline) = self.inline() {
+                    return Ok(u32::try_from(inline.count_distinct_failed_logins(network, since)?).unwrap_or(u32::MAX));
+                }
                 let row = sqlx::query(
                     "SELECT COUNT(DISTINCT login) AS n FROM sign_ins WHERE network = $1 AND at >= $2 \
                      AND outcome IN ('bad_password', 'unknown_login', 'locked')",
@@ -270,6 +266,9 @@ macro_rules! sql_protection_store {
                 now: $crate::domain::Timestamp,
             ) -> Result<Option<$crate::domain::Timestamp>, $crate::ports::StoreError> {
                 use sqlx::Row as _;
+                if let Some(inline) = self.inline() {
+                    return inline.find_network_block(network, now);
+                }
                 let row = sqlx::query("SELECT blocked_until FROM network_blocks WHERE network = $1 AND blocked_until > $2")
                     .bind(network)
                     .bind(now.as_millis())
@@ -334,6 +333,9 @@ macro_rules! sql_protection_store {
                 since: $crate::domain::Timestamp,
             ) -> Result<Option<$crate::domain::Timestamp>, $crate::ports::StoreError> {
                 use sqlx::Row as _;
+                if let Some(inline) = self.inline() {
+                    return inline.find_known_device(token_hash, account, since);
+                }
                 let row = sqlx::query(
                     "SELECT last_seen_at FROM known_devices WHERE token_hash = $1 AND account_id = $2 \
                      AND last_seen_at >= $3",

@@ -17,12 +17,18 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use std::sync::LazyLock;
+
+use super::cols::Cols as _;
 use super::decode;
-use crate::domain::SessionTokenHash;
+use crate::domain::journal::JournalEntry;
+use crate::domain::lockout::LockRecord;
+use crate::domain::{AccountId, SessionTokenHash, Timestamp};
+use crate::ports::console::Announcement;
 use crate::domain::oidc::{Client, ClientId};
 use crate::ports::access::{HostSession, SessionAccess};
 use crate::ports::oidc::TokenRecord;
-use crate::ports::{SessionRecord, StoreError};
+use crate::ports::{AccountSecret, SessionRecord, StoreError};
 
 /// Idle connections kept; more are opened when more threads read at once, and closed
 /// after their read.
@@ -77,14 +83,45 @@ impl InlineReads {
         key: &str,
         decode: impl FnOnce(&Indexed<'_, '_>) -> Result<T, sqlx::Error>,
     ) -> Result<Option<T>, StoreError> {
+        self.first(sql, names, [key], decode)
+    }
+
+    /// The first row of `sql` with `params` bound to `$1`, `$2`…, decoded.
+    fn first<T>(
+        &self,
+        sql: &str,
+        names: &'static Names,
+        params: impl rusqlite::Params,
+        decode: impl FnOnce(&Indexed<'_, '_>) -> Result<T, sqlx::Error>,
+    ) -> Result<Option<T>, StoreError> {
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(sql)?;
             let names = names.get_or_init(|| stmt.column_names().into_iter().map(str::to_owned).collect());
-            let mut rows = stmt.query([key])?;
+            let mut rows = stmt.query(params)?;
             match rows.next()? {
                 Some(row) => Ok(Some(decode(&Indexed { row, names })?)),
                 None => Ok(None),
             }
+        })
+    }
+
+    /// Every row of `sql` with `params` bound, decoded in order.
+    fn all<T>(
+        &self,
+        sql: &str,
+        names: &'static Names,
+        params: impl rusqlite::Params,
+        decode: impl Fn(&Indexed<'_, '_>) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let names = names.get_or_init(|| stmt.column_names().into_iter().map(str::to_owned).collect());
+            let mut rows = stmt.query(params)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(decode(&Indexed { row, names })?);
+            }
+            Ok(out)
         })
     }
 
@@ -142,6 +179,77 @@ impl InlineReads {
     ) -> Result<Option<(TokenRecord, Option<crate::domain::Account>)>, StoreError> {
         static NAMES: Names = Names::new();
         self.one(decode::token_with_account_sql(), &NAMES, token_hash, |r| decode::token_with_account(r))
+    }
+    /// An account and its password hash, by login (every sign-in).
+    pub fn find_account_secret(&self, login: &str) -> Result<Option<AccountSecret>, StoreError> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!("SELECT {}, password_hash FROM accounts WHERE login = $1", decode::ACCOUNT_COLUMNS)
+        });
+        static NAMES: Names = Names::new();
+        self.one(&SQL, &NAMES, login, |r| {
+            Ok(AccountSecret { account: decode::account(r)?, password_hash: r.opt_text("password_hash")? })
+        })
+    }
+
+    pub fn find_lock(&self, account: &AccountId, scope_key: &str) -> Result<Option<LockRecord>, StoreError> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM account_locks WHERE account_id = $1 AND scope_key = $2",
+                decode::LOCK_COLUMNS
+            )
+        });
+        static NAMES: Names = Names::new();
+        self.first(&SQL, &NAMES, (account.as_str(), scope_key), |r| decode::lock(r))
+    }
+
+    pub fn find_network_block(&self, network: &str, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        static NAMES: Names = Names::new();
+        let sql = "SELECT blocked_until FROM network_blocks WHERE network = $1 AND blocked_until > $2";
+        self.first(sql, &NAMES, (network, now.as_millis()), |r| Ok(Timestamp::from_millis(r.int("blocked_until")?)))
+    }
+
+    pub fn find_known_device(
+        &self,
+        token_hash: &str,
+        account: &AccountId,
+        since: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        static NAMES: Names = Names::new();
+        let sql = "SELECT last_seen_at FROM known_devices WHERE token_hash = $1 AND account_id = $2 \
+                   AND last_seen_at >= $3";
+        self.first(sql, &NAMES, (token_hash, account.as_str(), since.as_millis()), |r| {
+            Ok(Timestamp::from_millis(r.int("last_seen_at")?))
+        })
+    }
+
+    pub fn count_distinct_failed_logins(&self, network: &str, since: Timestamp) -> Result<i64, StoreError> {
+        static NAMES: Names = Names::new();
+        let sql = "SELECT COUNT(DISTINCT login) AS n FROM sign_ins WHERE network = $1 AND at >= $2 \
+                   AND outcome IN ('bad_password', 'unknown_login', 'locked')";
+        Ok(self.first(sql, &NAMES, (network, since.as_millis()), |r| r.int("n"))?.unwrap_or(0))
+    }
+
+    pub fn list_journal(&self, subject: Option<&AccountId>, limit: u32) -> Result<Vec<JournalEntry>, StoreError> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM credential_journal WHERE ($1 IS NULL OR subject_id = $1) ORDER BY seq DESC LIMIT $2",
+                decode::JOURNAL_COLUMNS
+            )
+        });
+        static NAMES: Names = Names::new();
+        self.all(&SQL, &NAMES, (subject.map(AccountId::as_str), i64::from(limit)), |r| decode::journal_entry(r))
+    }
+
+    pub fn current_announcements(&self, now: Timestamp) -> Result<Vec<Announcement>, StoreError> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM announcements WHERE ends_at > $1 AND starts_at <= $1 AND withdrawn_at IS NULL \
+                 ORDER BY starts_at",
+                decode::ANNOUNCEMENT_COLUMNS
+            )
+        });
+        static NAMES: Names = Names::new();
+        self.all(&SQL, &NAMES, [now.as_millis()], |r| decode::announcement(r))
     }
 }
 
