@@ -318,3 +318,24 @@ pub(crate) fn announcement(r: &impl Cols) -> Result<crate::ports::console::Annou
         withdrawn_at: ts_opt(r.opt_int("withdrawn_at")?),
     })
 }
+
+pub(crate) const CODE_COLUMNS: &str = "code_hash, client_id, account_id, session_hash, redirect_uri, scope, nonce, \
+     code_challenge, auth_time, created_at, expires_at, used_at";
+
+/// An authorization code.
+pub(crate) fn code(r: &impl Cols) -> Result<crate::ports::oidc::CodeRecord, sqlx::Error> {
+    Ok(crate::ports::oidc::CodeRecord {
+        code_hash: r.text("code_hash")?,
+        client_id: ClientId::from_stored(r.text("client_id")?),
+        account_id: AccountId::from_stored(r.text("account_id")?),
+        session_hash: SessionTokenHash::from_stored(r.text("session_hash")?),
+        redirect_uri: r.text("redirect_uri")?,
+        scope: r.text("scope")?,
+        nonce: r.opt_text("nonce")?,
+        code_challenge: r.opt_text("code_challenge")?,
+        auth_time: Timestamp::from_millis(r.int("auth_time")?),
+        created_at: Timestamp::from_millis(r.int("created_at")?),
+        expires_at: Timestamp::from_millis(r.int("expires_at")?),
+        used_at: ts_opt(r.opt_int("used_at")?),
+    })
+}

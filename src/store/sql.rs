@@ -217,6 +217,9 @@ macro_rules! sql_store {
                 id: &$crate::domain::AccountId,
             ) -> Result<Option<$crate::domain::Account>, $crate::ports::StoreError> {
                 let _timer = $crate::metrics::METRICS.store.time($crate::metrics::StoreOp::FindAccount);
+                if let Some(inline) = self.inline() {
+                    return inline.find_account(id);
+                }
                 let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"))
                     .bind(id.as_str())
                     .fetch_optional(&self.pool)

@@ -79,6 +79,8 @@ pub(crate) enum Bulk {
     InsertAudit,
     InsertJournal,
     InsertToken,
+    UseCode,
+    RotateRefresh,
 }
 
 impl Bulk {
@@ -94,6 +96,8 @@ impl Bulk {
             Change::InsertAudit(_) => Some(Bulk::InsertAudit),
             Change::InsertCredentialIssue(_) => Some(Bulk::InsertJournal),
             Change::Oidc(crate::ports::oidc::OidcChange::InsertToken(_)) => Some(Bulk::InsertToken),
+            Change::Oidc(crate::ports::oidc::OidcChange::UseCode { .. }) => Some(Bulk::UseCode),
+            Change::Oidc(crate::ports::oidc::OidcChange::RotateRefresh { .. }) => Some(Bulk::RotateRefresh),
             _ => None,
         }
     }
@@ -109,15 +113,21 @@ impl Bulk {
             Bulk::InsertAudit => 13,
             Bulk::InsertJournal => 11,
             Bulk::InsertToken => 12,
+            Bulk::UseCode | Bulk::RotateRefresh => 2,
         }
     }
 
     /// What must not repeat within one statement: the account an update changes (one
-    /// statement would change it once), the register number an upsert writes.
+    /// statement would change it once), the register number an upsert writes, the code or
+    /// refresh token a use marks (the second use of it must fail as it would alone).
     fn key(self, c: &crate::ports::Change) -> Option<&str> {
         use crate::ports::lifecycle::LifecycleChange as L;
+        use crate::ports::oidc::OidcChange;
         use crate::ports::{Change, ProtectionChange};
         match c {
+            Change::Oidc(OidcChange::UseCode { code_hash: k, .. } | OidcChange::RotateRefresh { token_hash: k, .. }) => {
+                Some(k.as_str())
+            }
             Change::Protection(ProtectionChange::SetLockCode { account, .. }) => Some(account.as_str()),
             Change::Lifecycle(L::UpdateProfile { id, .. }) | Change::UpdateRoles { id, .. } => Some(id.as_str()),
             Change::Lifecycle(L::PutRosterRecord { record, .. }) => Some(record.external_id.as_str()),
@@ -236,6 +246,37 @@ macro_rules! sql_bulk_store {
                     }
                     q.execute(&mut *conn).await.map_err(map_err)?;
                     Ok(())
+                }
+                Bulk::UseCode | Bulk::RotateRefresh => {
+                    use $crate::ports::oidc::OidcChange;
+                    let (sql, what) = match kind {
+                        Bulk::UseCode => (
+                            format!(
+                                "UPDATE oidc_codes SET used_at = v.column2 FROM (VALUES {values}) AS v \
+                                 WHERE oidc_codes.code_hash = v.column1 AND oidc_codes.used_at IS NULL"
+                            ),
+                            "code",
+                        ),
+                        _ => (
+                            format!(
+                                "UPDATE oidc_tokens SET rotated_at = v.column2 FROM (VALUES {values}) AS v \
+                                 WHERE oidc_tokens.token_hash = v.column1 AND oidc_tokens.rotated_at IS NULL \
+                                 AND oidc_tokens.revoked_at IS NULL"
+                            ),
+                            "token",
+                        ),
+                    };
+                    let mut q = sqlx::query(&sql).persistent(false);
+                    for c in chunk {
+                        let (Change::Oidc(OidcChange::UseCode { code_hash: key, at })
+                        | Change::Oidc(OidcChange::RotateRefresh { token_hash: key, at })) = c
+                        else {
+                            return Err(unexpected());
+                        };
+                        q = q.bind(key).bind(at.as_millis());
+                    }
+                    let r = q.execute(&mut *conn).await.map_err(map_err)?;
+                    every_row(r.rows_affected(), n).map_err(|_| StoreError::NotFound(what))
                 }
                 Bulk::SetLockCode => {
                     let sql = format!(

@@ -354,33 +354,18 @@ macro_rules! sql_oidc_store {
                 &self,
                 code_hash: &str,
             ) -> Result<Option<$crate::ports::oidc::CodeRecord>, $crate::ports::StoreError> {
-                use sqlx::Row as _;
-                let row = sqlx::query(
-                    "SELECT code_hash, client_id, account_id, session_hash, redirect_uri, scope, nonce, code_challenge, \
-                     auth_time, created_at, expires_at, used_at FROM oidc_codes WHERE code_hash = $1",
-                )
+                if let Some(inline) = self.inline() {
+                    return inline.find_code(code_hash);
+                }
+                let row = sqlx::query(&format!(
+                    "SELECT {} FROM oidc_codes WHERE code_hash = $1",
+                    $crate::store::decode::CODE_COLUMNS
+                ))
                 .bind(code_hash)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err($crate::store::map_err)?;
-                row.map(|r| -> Result<_, sqlx::Error> {
-                    Ok($crate::ports::oidc::CodeRecord {
-                        code_hash: r.try_get("code_hash")?,
-                        client_id: $crate::domain::oidc::ClientId::from_stored(r.try_get("client_id")?),
-                        account_id: $crate::domain::AccountId::from_stored(r.try_get("account_id")?),
-                        session_hash: $crate::domain::SessionTokenHash::from_stored(r.try_get("session_hash")?),
-                        redirect_uri: r.try_get("redirect_uri")?,
-                        scope: r.try_get("scope")?,
-                        nonce: r.try_get("nonce")?,
-                        code_challenge: r.try_get("code_challenge")?,
-                        auth_time: $crate::domain::Timestamp::from_millis(r.try_get("auth_time")?),
-                        created_at: $crate::domain::Timestamp::from_millis(r.try_get("created_at")?),
-                        expires_at: $crate::domain::Timestamp::from_millis(r.try_get("expires_at")?),
-                        used_at: ts_opt(r.try_get("used_at")?),
-                    })
-                })
-                .transpose()
-                .map_err($crate::store::map_err)
+                row.map(|r| $crate::store::decode::code(&r)).transpose().map_err($crate::store::map_err)
             }
 
             async fn find_token(

@@ -181,7 +181,37 @@ async fn write_batch(pool: &SqlitePool, batch: Vec<WriteJob>) {
 /// caller rolls back).
 async fn apply_together(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<(), StoreError> {
     let all: Vec<Change> = batch.iter().flat_map(|j| j.changes.iter().cloned()).collect();
+    let all = if batch.iter().all(|j| is_token_grant(&j.changes)) { grants_in_stages(all) } else { all };
     apply_all(conn, all).await
+}
+
+/// The stage of a change in a batch of token grants: codes used and refresh tokens
+/// rotated (0), then the new tokens inserted (1), then the audit entries (2).
+fn grant_stage(c: &Change) -> Option<u8> {
+    use crate::ports::oidc::OidcChange;
+    match c {
+        Change::Oidc(OidcChange::UseCode { .. } | OidcChange::RotateRefresh { .. }) => Some(0),
+        Change::Oidc(OidcChange::InsertToken(_)) => Some(1),
+        Change::InsertAudit(_) => Some(2),
+        _ => None,
+    }
+}
+
+/// A job of the token endpoint: only stage changes, in stage order.
+fn is_token_grant(changes: &[Change]) -> bool {
+    changes.iter().all(|c| grant_stage(c).is_some()) && changes.is_sorted_by_key(grant_stage)
+}
+
+/// A batch made only of token grants ([`is_token_grant`]), reordered stage by stage, each
+/// stage in job order, so that the batch's uses are one multi-row update and its new
+/// tokens one multi-row insert. The outcome is that of the jobs one after another: each
+/// job's own changes keep their order, and a change moved before another job's touches
+/// other rows (a code or refresh token is used by its hash; new tokens are random and
+/// unknown to every other job). Any other change in the batch, a revocation or an
+/// account's end above all, keeps the batch in job order.
+fn grants_in_stages(mut all: Vec<Change>) -> Vec<Change> {
+    all.sort_by_key(grant_stage);
+    all
 }
 
 fn erases(c: &Change) -> bool {

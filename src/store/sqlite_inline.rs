@@ -180,6 +180,20 @@ impl InlineReads {
         static NAMES: Names = Names::new();
         self.one(decode::token_with_account_sql(), &NAMES, token_hash, |r| decode::token_with_account(r))
     }
+    pub fn find_account(&self, id: &AccountId) -> Result<Option<crate::domain::Account>, StoreError> {
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {} FROM accounts WHERE id = $1", decode::ACCOUNT_COLUMNS));
+        static NAMES: Names = Names::new();
+        self.one(&SQL, &NAMES, id.as_str(), |r| decode::account(r))
+    }
+
+    pub fn find_code(&self, code_hash: &str) -> Result<Option<crate::ports::oidc::CodeRecord>, StoreError> {
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {} FROM oidc_codes WHERE code_hash = $1", decode::CODE_COLUMNS));
+        static NAMES: Names = Names::new();
+        self.one(&SQL, &NAMES, code_hash, |r| decode::code(r))
+    }
+
     /// An account and its password hash, by login (every sign-in).
     pub fn find_account_secret(&self, login: &str) -> Result<Option<AccountSecret>, StoreError> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
