@@ -33,6 +33,8 @@ pub struct SqliteStore {
     largest_batch: Arc<AtomicUsize>,
     /// The hot reads, inline (a file only: an in-memory database is one connection's).
     inline: Option<InlineReads>,
+    /// The log's checkpoints, off the writer's path (a file only).
+    _checkpoints: Option<super::sqlite_checkpoint::Checkpoints>,
 }
 
 /// A change waiting for the writer, and where its outcome goes.
@@ -77,12 +79,17 @@ impl SqliteStore {
         let opts = tune(opts);
         // An in-memory database exists per connection, so readers and the writer share
         // exactly one; a file gets one write connection, kept open, and a read pool.
+        // A file's log is checkpointed by `sqlite_checkpoint.rs`, not inside a commit.
+        let write_opts = match in_memory {
+            true => opts.clone(),
+            false => opts.clone().pragma("wal_autocheckpoint", "0"),
+        };
         let write_pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(opts.clone())
+            .connect_with(write_opts)
             .await
             .map_err(map_err)?;
         sqlx::migrate!("migrations/sqlite")
@@ -103,10 +110,12 @@ impl SqliteStore {
                 .map_err(map_err)?
         };
         let inline = if in_memory { None } else { Some(InlineReads::open(Path::new(path))?) };
+        let checkpoints =
+            if in_memory { None } else { Some(super::sqlite_checkpoint::Checkpoints::start(Path::new(path))?) };
         let (writer, jobs) = mpsc::channel(4 * MAX_BATCH);
         let largest_batch = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(run_writer(write_pool, jobs, largest_batch.clone()));
-        Ok(Self { pool, writer, largest_batch, inline })
+        spawn_writer(write_pool, jobs, largest_batch.clone())?;
+        Ok(Self { pool, writer, largest_batch, inline, _checkpoints: checkpoints })
     }
 
     /// The inline reads of `sqlite_inline.rs`, used by the shared queries when present.
@@ -129,6 +138,24 @@ impl SqliteStore {
 }
 
 /// The writer task: one group commit per wake-up, until every sender is gone.
+/// Runs the writer on a thread of its own with its own single-threaded runtime. Each
+/// statement of a batch is answered by sqlx's connection thread, and the writer must
+/// take the answer at once to send the next: on the server's runtime it waited behind
+/// every request queued there, and under load the whole store waited with it.
+fn spawn_writer(
+    pool: SqlitePool,
+    jobs: mpsc::Receiver<WriteJob>,
+    largest: Arc<AtomicUsize>,
+) -> Result<(), StoreError> {
+    let cannot = |e: std::io::Error| StoreError::Unavailable(format!("cannot start the store's writer: {e}"));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(cannot)?;
+    std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || runtime.block_on(run_writer(pool, jobs, largest)))
+        .map_err(cannot)?;
+    Ok(())
+}
+
 async fn run_writer(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>, largest: Arc<AtomicUsize>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
