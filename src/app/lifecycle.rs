@@ -35,6 +35,8 @@ pub const KEEP_ERASURE_RECORDS: Duration = Duration::from_secs(3 * 365 * 86_400)
 const LEASE: Duration = Duration::from_secs(5 * 60);
 /// Steps run at once by one scheduler pass.
 const PARALLEL_STEPS: usize = 16;
+/// Block steps committed together (see `App::block_together`).
+const BLOCKS_TOGETHER: usize = 200;
 /// What an erasure removes (the erasure record lists it).
 const ERASED_CATEGORIES: &str =
     "full name, email, login, register number, study group, department, password, known devices, queued mail";
@@ -194,11 +196,15 @@ impl App {
                 break;
             }
             let cases = &cases;
-            let outcomes: Vec<Result<Outcome, AppError>> = futures::stream::iter(runnable)
+            let (blocks, others): (Vec<_>, Vec<_>) = runnable.into_iter().partition(|(_, s)| s.kind == StepKind::Block);
+            let mut outcomes: Vec<Result<Outcome, AppError>> = futures::stream::iter(others)
                 .map(|(i, step)| async move { self.run_step(&cases[i], &step).await })
                 .buffer_unordered(PARALLEL_STEPS)
                 .collect()
                 .await;
+            for chunk in blocks.chunks(BLOCKS_TOGETHER) {
+                outcomes.extend(self.block_together(cases, chunk).await);
+            }
             let mut progress = false;
             for o in outcomes {
                 match o? {
@@ -222,10 +228,7 @@ impl App {
 
     async fn close_finished_cases(&self) -> Result<usize, AppError> {
         let mut closed = 0;
-        for c in self.store.list_cases(CaseFilter::Open).await? {
-            if c.steps.iter().any(|s| s.state == StepState::Pending) {
-                continue;
-            }
+        for c in self.store.list_cases(CaseFilter::Finished).await? {
             let now = self.clock.now();
             let audit = self.audit(
                 "system",
@@ -273,9 +276,42 @@ impl App {
         })
     }
 
+    /// The block steps of `chunk` (cases by their place in `cases`) committed in one
+    /// transaction: on a register's graduation day thousands are due at once, and one
+    /// commit per step waited on the store's log each time (and, on PostgreSQL, on the
+    /// audit chain's head, which each of them appends to). Should anything of it fail, a
+    /// step's account gone or another node ahead on one of them, nothing of it is kept
+    /// and each step runs alone, as [`run_step`](Self::run_step) does, with its own outcome.
+    async fn block_together(&self, cases: &[CaseView], chunk: &[(usize, StepView)]) -> Vec<Result<Outcome, AppError>> {
+        let prepared: Vec<Result<Vec<Change>, AppError>> = futures::stream::iter(chunk.to_vec())
+            .map(|(i, step)| async move { self.block_changes(&cases[i], &step).await })
+            .buffered(PARALLEL_STEPS)
+            .collect()
+            .await;
+        if chunk.len() > 1 {
+            if let Ok(changes) = prepared.into_iter().collect::<Result<Vec<Vec<Change>>, _>>() {
+                if self.store.commit(changes.into_iter().flatten().collect()).await.is_ok() {
+                    return chunk.iter().map(|_| Ok(Outcome::Done)).collect();
+                }
+            }
+        }
+        futures::stream::iter(chunk.to_vec())
+            .map(|(i, step)| async move { self.run_step(&cases[i], &step).await })
+            .buffered(PARALLEL_STEPS)
+            .collect()
+            .await
+    }
+
     /// Status `blocked`, every session ended (back-channel logouts queued), every token
     /// revoked: one transaction with the step's completion.
     async fn step_block(&self, case: &CaseView, step: &StepView) -> Result<(), AppError> {
+        let changes = self.block_changes(case, step).await?;
+        self.store.commit(changes).await?;
+        Ok(())
+    }
+
+    /// The changes of a block step, its completion included.
+    async fn block_changes(&self, case: &CaseView, step: &StepView) -> Result<Vec<Change>, AppError> {
         let now = self.clock.now();
         let account =
             self.store.find_account(&case.case.account_id).await?.ok_or(AppError::Invalid("account gone".into()))?;
@@ -287,8 +323,7 @@ impl App {
         let evidence = format!("status blocked (was {}), {sessions} session(s) ended, tokens revoked", account.status);
         changes.push(Change::InsertAudit(self.step_audit(case, step, &evidence)));
         changes.push(self.complete(case, step, evidence));
-        self.store.commit(changes).await?;
-        Ok(())
+        Ok(changes)
     }
 
     /// Removes the person's data; the erasure record and the audit entries keep a

@@ -158,7 +158,10 @@ impl App {
         let passwords: Vec<Password> = (0..creating).map(|_| generate_issued(&mut rand::rngs::OsRng)).collect();
         let mut hashes = self.hasher.hash_issued(passwords.clone()).await?.into_iter();
         let mut passwords = passwords.into_iter();
-        let mut writes: Vec<Change> = Vec::with_capacity(plan.len() * 4 + 1);
+        // A new person is five writes (account, lock code, journal, audit, register
+        // record), a change usually at most four: reserved at once, the list is not
+        // copied while it grows (for 50,000 people it is tens of megabytes).
+        let mut writes: Vec<Change> = Vec::with_capacity(creating * 5 + (plan.len() - creating) * 4 + 1);
         for (row, digest, known, action, login) in plan {
             let record = RosterRecord {
                 external_id: row.external_id.clone(),

@@ -204,6 +204,8 @@ pub fn retired_login_hash(login: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaseFilter {
     Open,
+    /// Open cases none of whose steps is pending: the ones to close.
+    Finished,
     All,
 }
 

@@ -503,6 +503,13 @@ macro_rules! sql_lifecycle_store {
                     $crate::ports::lifecycle::CaseFilter::Open => {
                         self.cases_where("closed_at IS NULL", (None, None, None)).await
                     }
+                    $crate::ports::lifecycle::CaseFilter::Finished => {
+                        // NOT IN, not NOT EXISTS: one pass over the pending steps (a hashed
+                        // subplan), whatever the planner believes of the tables' sizes.
+                        let filter = "closed_at IS NULL AND id NOT IN \
+                                      (SELECT case_id FROM lifecycle_steps WHERE state = 'pending')";
+                        self.cases_where(filter, (None, None, None)).await
+                    }
                     $crate::ports::lifecycle::CaseFilter::All => self.cases_where("1 = 1", (None, None, None)).await,
                 }
             }
