@@ -125,9 +125,9 @@ impl Bulk {
         use crate::ports::oidc::OidcChange;
         use crate::ports::{Change, ProtectionChange};
         match c {
-            Change::Oidc(OidcChange::UseCode { code_hash: k, .. } | OidcChange::RotateRefresh { token_hash: k, .. }) => {
-                Some(k.as_str())
-            }
+            Change::Oidc(
+                OidcChange::UseCode { code_hash: k, .. } | OidcChange::RotateRefresh { token_hash: k, .. },
+            ) => Some(k.as_str()),
             Change::Protection(ProtectionChange::SetLockCode { account, .. }) => Some(account.as_str()),
             Change::Lifecycle(L::UpdateProfile { id, .. }) | Change::UpdateRoles { id, .. } => Some(id.as_str()),
             Change::Lifecycle(L::PutRosterRecord { record, .. }) => Some(record.external_id.as_str()),

@@ -142,11 +142,7 @@ impl SqliteStore {
 /// statement of a batch is answered by sqlx's connection thread, and the writer must
 /// take the answer at once to send the next: on the server's runtime it waited behind
 /// every request queued there, and under load the whole store waited with it.
-fn spawn_writer(
-    pool: SqlitePool,
-    jobs: mpsc::Receiver<WriteJob>,
-    largest: Arc<AtomicUsize>,
-) -> Result<(), StoreError> {
+fn spawn_writer(pool: SqlitePool, jobs: mpsc::Receiver<WriteJob>, largest: Arc<AtomicUsize>) -> Result<(), StoreError> {
     let cannot = |e: std::io::Error| StoreError::Unavailable(format!("cannot start the store's writer: {e}"));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(cannot)?;
     std::thread::Builder::new()

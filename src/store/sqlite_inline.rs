@@ -23,10 +23,10 @@ use super::cols::Cols as _;
 use super::decode;
 use crate::domain::journal::JournalEntry;
 use crate::domain::lockout::LockRecord;
-use crate::domain::{AccountId, SessionTokenHash, Timestamp};
-use crate::ports::console::Announcement;
 use crate::domain::oidc::{Client, ClientId};
+use crate::domain::{AccountId, SessionTokenHash, Timestamp};
 use crate::ports::access::{HostSession, SessionAccess};
+use crate::ports::console::Announcement;
 use crate::ports::oidc::TokenRecord;
 use crate::ports::{AccountSecret, SessionRecord, StoreError};
 
@@ -207,10 +207,7 @@ impl InlineReads {
 
     pub fn find_lock(&self, account: &AccountId, scope_key: &str) -> Result<Option<LockRecord>, StoreError> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "SELECT {} FROM account_locks WHERE account_id = $1 AND scope_key = $2",
-                decode::LOCK_COLUMNS
-            )
+            format!("SELECT {} FROM account_locks WHERE account_id = $1 AND scope_key = $2", decode::LOCK_COLUMNS)
         });
         static NAMES: Names = Names::new();
         self.first(&SQL, &NAMES, (account.as_str(), scope_key), |r| decode::lock(r))
