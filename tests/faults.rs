@@ -378,7 +378,11 @@ async fn a_full_disk_refuses_writes_cleanly_and_loses_nothing() {
     tokio::time::sleep((reader_seen + Duration::from_secs(16)).saturating_duration_since(Instant::now())).await;
     let read = try_account(&server, &reader).await;
     assert_eq!(read, Outcome::Ok, "a session is read from a full disk\n{}", server.log());
-    assert!(server.log().contains("the session's last use could not be recorded"), "the touch was attempted");
+    assert!(
+        server.log().contains("the session's last use could not be recorded"),
+        "the touch was attempted\n{}",
+        server.log()
+    );
 
     // Writes are refused with the clear page: sign-ins at once (grouped by the writer)…
     let attempts = (0..8).map(|_| try_sign_in(&server, "vhodov.v"));

@@ -37,7 +37,6 @@ pub(crate) mod decode;
 mod erase;
 mod postgres;
 mod sqlite;
-mod sqlite_checkpoint;
 mod sqlite_inline;
 
 use std::sync::Arc;

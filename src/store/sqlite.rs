@@ -33,8 +33,6 @@ pub struct SqliteStore {
     largest_batch: Arc<AtomicUsize>,
     /// The hot reads, inline (a file only: an in-memory database is one connection's).
     inline: Option<InlineReads>,
-    /// The log's checkpoints, off the writer's path (a file only).
-    _checkpoints: Option<super::sqlite_checkpoint::Checkpoints>,
 }
 
 /// A change waiting for the writer, and where its outcome goes.
@@ -79,17 +77,12 @@ impl SqliteStore {
         let opts = tune(opts);
         // An in-memory database exists per connection, so readers and the writer share
         // exactly one; a file gets one write connection, kept open, and a read pool.
-        // A file's log is checkpointed by `sqlite_checkpoint.rs`, not inside a commit.
-        let write_opts = match in_memory {
-            true => opts.clone(),
-            false => opts.clone().pragma("wal_autocheckpoint", "0"),
-        };
         let write_pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(write_opts)
+            .connect_with(opts.clone())
             .await
             .map_err(map_err)?;
         sqlx::migrate!("migrations/sqlite")
@@ -110,12 +103,10 @@ impl SqliteStore {
                 .map_err(map_err)?
         };
         let inline = if in_memory { None } else { Some(InlineReads::open(Path::new(path))?) };
-        let checkpoints =
-            if in_memory { None } else { Some(super::sqlite_checkpoint::Checkpoints::start(Path::new(path))?) };
         let (writer, jobs) = mpsc::channel(4 * MAX_BATCH);
         let largest_batch = Arc::new(AtomicUsize::new(0));
         spawn_writer(write_pool, jobs, largest_batch.clone())?;
-        Ok(Self { pool, writer, largest_batch, inline, _checkpoints: checkpoints })
+        Ok(Self { pool, writer, largest_batch, inline })
     }
 
     /// The inline reads of `sqlite_inline.rs`, used by the shared queries when present.
