@@ -360,9 +360,26 @@ mod tests {
         let path = dir.path().join("group.db");
         let store = std::sync::Arc::new(SqliteStore::open(path.to_str().expect("utf-8")).await.expect("open"));
         let t = Timestamp::from_millis(1_800_000_000_000);
-        // On this single-threaded runtime every commit below is queued before the writer
-        // runs (it is woken after the tasks were spawned), so they land in one batch. Every third one reuses a login and must fail
-        // after its audit entry was already applied inside the batch.
+        // A write transaction from outside holds the database, and a first commit alone
+        // keeps the writer waiting for it while the 30 below are queued: the writer then
+        // takes them as one batch. Every third one reuses a login and must fail after its
+        // audit entry was already applied inside the batch.
+        let outside = rusqlite::Connection::open(&path).expect("outside connection");
+        outside.execute_batch("BEGIN IMMEDIATE").expect("hold the write lock");
+        let first = {
+            let store = store.clone();
+            let hold = AuditEvent {
+                at: t,
+                actor: "test".into(),
+                action: "test.hold",
+                subject: None,
+                ip: None,
+                outcome: "success",
+                detail: String::new(),
+            };
+            tokio::spawn(async move { store.commit(vec![Change::InsertAudit(hold)]).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let commits = (0..30).map(|i| {
             let login = if i % 3 == 2 { format!("user{:02}", i - 1) } else { format!("user{i:02}") };
             let audit = AuditEvent {
@@ -381,8 +398,12 @@ mod tests {
             let store = store.clone();
             tokio::spawn(async move { store.commit(changes).await })
         });
+        let tasks = commits.collect::<Vec<_>>();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        outside.execute_batch("ROLLBACK").expect("release the write lock");
+        first.await.expect("first task").expect("first commit");
         let mut outcomes = Vec::new();
-        for task in commits.collect::<Vec<_>>() {
+        for task in tasks {
             outcomes.push(task.await.expect("commit task"));
         }
         assert_eq!(store.largest_batch(), 30, "the commits were grouped");
