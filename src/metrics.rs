@@ -202,6 +202,13 @@ pub struct Tally {
 impl Tally {
     pub fn of(changes: &[Change]) -> Self {
         let mut t = Tally::default();
+        t.add(changes);
+        t
+    }
+
+    /// Counts `changes` too (a change committed in parts).
+    pub fn add(&mut self, changes: &[Change]) {
+        let t = self;
         for change in changes {
             match change {
                 Change::InsertSignIn(r) => {
@@ -225,7 +232,6 @@ impl Tally {
                 _ => {}
             }
         }
-        t
     }
 
     fn is_empty(&self) -> bool {

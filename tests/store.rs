@@ -10,7 +10,7 @@ use propusk::domain::ids::{AccountId, Login, SessionToken};
 use propusk::domain::journal::{AuditEvent, Channel, CredentialIssue, IssueKind};
 use propusk::domain::session::{EndReason, SessionLimits, SessionTimes, SignInOutcome};
 use propusk::domain::time::Timestamp;
-use propusk::ports::{AccountFilter, Change, SessionRecord, SignInRecord, Store, StoreError};
+use propusk::ports::{AccountFilter, Change, Part, SessionRecord, SignInRecord, Store, StoreError};
 use sqlx::Connection as _;
 
 const T0: i64 = 1_800_000_000_000;
@@ -99,6 +99,7 @@ conformance!(
     sign_ins_newest_first,
     journal_marks_receipt_once,
     concurrent_commits_all_land,
+    a_change_in_parts_is_one_transaction,
     protection_records,
     restrictions_put_replace_and_lift,
     audit_reads_back_by_action_prefix,
@@ -423,6 +424,59 @@ async fn concurrent_commits_all_land(s: Arc<dyn Store>) {
     }
     let filter = AccountFilter { study_group: Some("П-1".into()), limit: 100, ..AccountFilter::default() };
     assert_eq!(s.list_accounts(&filter).await.expect("list").len(), 24);
+}
+
+/// Sends `parts` (and `End` when `end`) to `commit_parts` while it runs.
+async fn commit_in_parts(s: &Arc<dyn Store>, parts: Vec<Vec<Change>>, end: bool) -> Result<(), StoreError> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let send = async move {
+        for p in parts {
+            if tx.send(Part::Changes(p)).await.is_err() {
+                return;
+            }
+        }
+        if end {
+            let _ = tx.send(Part::End).await;
+        }
+    };
+    let (outcome, ()) = tokio::join!(s.commit_parts(rx), send);
+    outcome
+}
+
+async fn a_change_in_parts_is_one_transaction(s: Arc<dyn Store>) {
+    let people: Vec<Account> =
+        (0..6).map(|i| account(&format!("part{i}"), "Частичный Импорт", &[Role::Student], Some("Ч-1"))).collect();
+    let in_group = |s: Arc<dyn Store>| async move {
+        let filter = AccountFilter { study_group: Some("Ч-1".into()), limit: 100, ..AccountFilter::default() };
+        s.list_accounts(&filter).await.expect("list").len()
+    };
+    // A part that fails (the third repeats the first's login) takes the earlier ones with it.
+    let mut dup = people[0].clone();
+    dup.id = AccountId::generate(T0, &mut rand::rngs::OsRng);
+    dup.external_id = None;
+    let parts = vec![vec![insert(&people[0]), insert(&people[1])], vec![insert(&people[2])], vec![insert(&dup)]];
+    let err = commit_in_parts(&s, parts, true).await.expect_err("duplicate login");
+    assert!(matches!(err, StoreError::Conflict(w) if w.contains("login")), "{err:?}");
+    assert_eq!(in_group(s.clone()).await, 0, "nothing of a failed change in parts is kept");
+    // Parts whose sender stops before the end are abandoned.
+    let parts = vec![vec![insert(&people[0])], vec![insert(&people[1])]];
+    let err = commit_in_parts(&s, parts, false).await.expect_err("no end");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert_eq!(in_group(s.clone()).await, 0, "an abandoned change in parts is not kept");
+    // Other writes wait for it and then land; all parts land together.
+    let parts = vec![
+        vec![insert(&people[0]), insert(&people[1]), audit("account.create")],
+        vec![insert(&people[2]), audit("account.create")],
+        vec![insert(&people[3]), insert(&people[4]), audit("roster.import")],
+    ];
+    let other = s.commit(vec![insert(&people[5])]);
+    let (in_parts, other) = tokio::join!(commit_in_parts(&s, parts, true), other);
+    in_parts.expect("in parts");
+    other.expect("alongside");
+    assert_eq!(in_group(s.clone()).await, 6);
+    let audits = s.list_audit("", 10).await.expect("audit");
+    let actions: Vec<&str> = audits.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["roster.import", "account.create", "account.create"], "the parts' order, newest first");
 }
 
 async fn protection_records(s: Arc<dyn Store>) {

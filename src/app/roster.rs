@@ -18,13 +18,16 @@ use crate::domain::password::{Password, generate_issued};
 use crate::domain::roster::{RosterRow, RowError};
 use crate::policy::Restriction;
 use crate::ports::lifecycle::{LifecycleChange, RegisteredAccount, RetiredLogins};
-use crate::ports::{AccessChange, Change, ProtectionChange};
+use crate::ports::{AccessChange, Change, Part, ProtectionChange};
 
 use super::{Actor, App, AppError, IssuedCredential};
 
 /// How far ahead an effective date may be, and how far back.
 const MAX_AHEAD_DAYS: i64 = 366;
 const MAX_BACK_DAYS: i64 = 10 * 366;
+/// About how many changes of an import go to the store at a time (a new person makes
+/// five): the most an import holds besides the rows and its report.
+const PART: usize = 10_000;
 /// Who restrictions set by academic leave are from.
 const ROSTER: &str = "roster";
 
@@ -158,65 +161,95 @@ impl App {
         let passwords: Vec<Password> = (0..creating).map(|_| generate_issued(&mut rand::rngs::OsRng)).collect();
         let mut hashes = self.hasher.hash_issued(passwords.clone()).await?.into_iter();
         let mut passwords = passwords.into_iter();
-        // A new person is five writes (account, lock code, journal, audit, register
-        // record), a change usually at most four: reserved at once, the list is not
-        // copied while it grows (for 50,000 people it is tens of megabytes).
-        let mut writes: Vec<Change> = Vec::with_capacity(creating * 5 + (plan.len() - creating) * 4 + 1);
-        for (row, digest, known, action, login) in plan {
-            let record = RosterRecord {
-                external_id: row.external_id.clone(),
-                status: row.status,
-                effective: row.effective,
-                order: row.order.clone(),
-                digest,
+        // The writes go to the store in parts of about `PART` changes, one transaction
+        // for them all: for 50,000 people the whole list would be a few hundred
+        // megabytes. The next part is made while the store writes the last one.
+        let (parts, received) = tokio::sync::mpsc::channel(1);
+        let written = self.store.commit_parts(received);
+        let report_ref = &mut report;
+        let produced = async move {
+            let report = report_ref;
+            // `None`: the store stopped taking parts (its own error says why).
+            let send = |writes: &mut Vec<Change>| {
+                let mut part = std::mem::replace(writes, Vec::with_capacity(PART + 8));
+                part.sort_by_key(write_rank);
+                let parts = &parts;
+                async move { parts.send(Part::Changes(part)).await.map_err(|_| None::<AppError>) }
             };
-            let account = match (&action, known) {
-                (RowAction::Create { roles, study_group, department }, _) => {
-                    let (Some(password), Some(hash), Some(login)) = (passwords.next(), hashes.next(), login) else {
-                        return Err(AppError::Internal("issued passwords and new accounts differ in number".into()));
-                    };
-                    let account = Account {
-                        id: AccountId::generate(now.as_millis(), &mut rand::rngs::OsRng),
-                        login,
-                        full_name: row.full_name.clone(),
-                        email: row.email.clone(),
-                        roles: roles.clone(),
-                        study_group: study_group.clone(),
-                        department: department.clone(),
-                        external_id: Some(row.external_id.clone()),
-                        status: AccountStatus::Active,
-                        password_must_change: true,
-                        password_expires_at: Some(now.saturating_add(self.settings.issued_password_ttl.0)),
-                        created_at: now,
-                        updated_at: now,
-                    };
-                    let issued = self.issued_changes(actor, &account, hash, password, &row, &mut writes);
-                    report.issued.push(issued);
-                    Some(account)
+            let mut writes: Vec<Change> = Vec::with_capacity(PART + 8);
+            for (row, digest, known, action, login) in plan {
+                let record = RosterRecord {
+                    external_id: row.external_id.clone(),
+                    status: row.status,
+                    effective: row.effective,
+                    order: row.order.clone(),
+                    digest,
+                };
+                let account = match (&action, known) {
+                    (RowAction::Create { roles, study_group, department }, _) => {
+                        let (Some(password), Some(hash), Some(login)) = (passwords.next(), hashes.next(), login) else {
+                            return Err(Some(AppError::Internal(
+                                "issued passwords and new accounts differ in number".into(),
+                            )));
+                        };
+                        let account = Account {
+                            id: AccountId::generate(now.as_millis(), &mut rand::rngs::OsRng),
+                            login,
+                            full_name: row.full_name.clone(),
+                            email: row.email.clone(),
+                            roles: roles.clone(),
+                            study_group: study_group.clone(),
+                            department: department.clone(),
+                            external_id: Some(row.external_id.clone()),
+                            status: AccountStatus::Active,
+                            password_must_change: true,
+                            password_expires_at: Some(now.saturating_add(self.settings.issued_password_ttl.0)),
+                            created_at: now,
+                            updated_at: now,
+                        };
+                        let issued = self.issued_changes(actor, &account, hash, password, &row, &mut writes);
+                        report.issued.push(issued);
+                        Some(account)
+                    }
+                    (_, Some(k)) => Some(k.account.clone()),
+                    (_, None) => None,
+                };
+                if let Some(a) = &account {
+                    self.row_changes(actor, a, &row, &action, &mut writes).await.map_err(Some)?;
                 }
-                (_, Some(k)) => Some(k.account.clone()),
-                (_, None) => None,
-            };
-            if let Some(a) = &account {
-                self.row_changes(actor, a, &row, &action, &mut writes).await?;
+                writes.push(Change::Lifecycle(LifecycleChange::PutRosterRecord {
+                    record,
+                    account: account.map(|a| a.id),
+                    at: now,
+                }));
+                if writes.len() >= PART {
+                    send(&mut writes).await?;
+                }
             }
-            writes.push(Change::Lifecycle(LifecycleChange::PutRosterRecord {
-                record,
-                account: account.map(|a| a.id),
-                at: now,
-            }));
+            let detail = format!(
+                "source={} rows={} changes={} created={} errors={}",
+                opts.source.chars().take(200).collect::<String>(),
+                report.rows,
+                report.changes.len(),
+                report.issued.len(),
+                report.errors.len()
+            );
+            writes.push(Change::InsertAudit(self.audit(
+                &actor.name,
+                "roster.import",
+                None,
+                actor.ip.as_deref(),
+                detail,
+            )));
+            send(&mut writes).await?;
+            parts.send(Part::End).await.map_err(|_| None)
+        };
+        match tokio::join!(written, produced) {
+            (_, Err(Some(e))) => return Err(e),
+            (Err(e), _) => return Err(e.into()),
+            (Ok(()), Err(None)) => return Err(AppError::Internal("the store took an import without its end".into())),
+            (Ok(()), Ok(())) => {}
         }
-        let detail = format!(
-            "source={} rows={} changes={} created={} errors={}",
-            opts.source.chars().take(200).collect::<String>(),
-            report.rows,
-            report.changes.len(),
-            report.issued.len(),
-            report.errors.len()
-        );
-        writes.push(Change::InsertAudit(self.audit(&actor.name, "roster.import", None, actor.ip.as_deref(), detail)));
-        writes.sort_by_key(write_rank);
-        self.store.commit(writes).await?;
         report.applied = true;
         Ok(report)
     }

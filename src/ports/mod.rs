@@ -96,6 +96,15 @@ pub struct AccountFilter {
     pub offset: u32,
 }
 
+/// One piece of a change handed over in parts ([`Store::commit_parts`]).
+#[derive(Debug)]
+pub enum Part {
+    /// The next changes, in the order they are to be applied.
+    Changes(Vec<Change>),
+    /// Every part was sent: commit.
+    End,
+}
+
 /// One row-level change. A use case passes all of its changes to [`Store::commit`] at once.
 #[derive(Debug, Clone)]
 pub enum Change {
@@ -190,6 +199,12 @@ pub trait Store:
 
     /// Applies every change in one transaction; on any error none is applied.
     async fn commit(&self, changes: Vec<Change>) -> Result<(), StoreError>;
+
+    /// Like [`commit`](Self::commit) for a change too large to hold at once (a register
+    /// import): the changes arrive in parts, each applied as it comes, all in one
+    /// transaction that commits on [`Part::End`]. If `parts` closes before `End`, or any
+    /// part fails, nothing of any part is kept. Other writes wait until it ends.
+    async fn commit_parts(&self, parts: tokio::sync::mpsc::Receiver<Part>) -> Result<(), StoreError>;
 
     async fn find_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
     async fn find_account_secret(&self, login: &Login) -> Result<Option<AccountSecret>, StoreError>;

@@ -51,6 +51,21 @@ impl PostgresStore {
         apply_all(&mut tx, changes).await?;
         tx.commit().await.map_err(map_err)
     }
+
+    /// Runs a change handed over in parts as one transaction.
+    async fn write_parts(
+        &self,
+        mut parts: tokio::sync::mpsc::Receiver<crate::ports::Part>,
+    ) -> (Result<(), StoreError>, crate::metrics::Tally) {
+        let mut tally = crate::metrics::Tally::default();
+        let outcome = async {
+            let mut tx = self.pool.begin().await.map_err(map_err)?;
+            apply_parts(&mut tx, &mut parts, &mut tally).await?;
+            tx.commit().await.map_err(map_err)
+        }
+        .await;
+        (outcome, tally)
+    }
 }
 
 sql_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);

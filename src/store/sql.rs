@@ -212,6 +212,18 @@ macro_rules! sql_store {
                 outcome
             }
 
+            async fn commit_parts(
+                &self,
+                parts: tokio::sync::mpsc::Receiver<$crate::ports::Part>,
+            ) -> Result<(), $crate::ports::StoreError> {
+                let metrics = &$crate::metrics::METRICS;
+                let timer = metrics.store.time($crate::metrics::StoreOp::Commit);
+                let (outcome, tally) = self.write_parts(parts).await;
+                drop(timer);
+                metrics.committed(&tally, outcome.is_ok());
+                outcome
+            }
+
             async fn find_account(
                 &self,
                 id: &$crate::domain::AccountId,

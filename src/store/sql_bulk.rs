@@ -160,6 +160,29 @@ macro_rules! sql_bulk_store {
             Ok(())
         }
 
+        /// Applies the parts of a change as they arrive (`Store::commit_parts`) on `conn`,
+        /// inside the caller's transaction, counting them into `tally`: `Ok` at
+        /// [`Part::End`](crate::ports::Part::End), the first error otherwise, a closed
+        /// channel included (the sender gave up); the caller rolls back.
+        async fn apply_parts(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            parts: &mut tokio::sync::mpsc::Receiver<$crate::ports::Part>,
+            tally: &mut $crate::metrics::Tally,
+        ) -> Result<(), $crate::ports::StoreError> {
+            while let Some(part) = parts.recv().await {
+                match part {
+                    $crate::ports::Part::Changes(changes) => {
+                        tally.add(&changes);
+                        apply_all(&mut *conn, changes).await?;
+                    }
+                    $crate::ports::Part::End => return Ok(()),
+                }
+            }
+            Err($crate::ports::StoreError::Unavailable(
+                "the change was abandoned before its last part; nothing of it was written".into(),
+            ))
+        }
+
         /// One chunk of changes of `kind` in one statement (two for the chained logs: the
         /// head is taken and set around the insert).
         async fn apply_chunk(

@@ -18,9 +18,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+mod grants;
+
 use super::map_err;
 use super::sqlite_inline::InlineReads;
-use crate::ports::{Change, StoreError};
+use crate::metrics::Tally;
+use crate::ports::{Change, Part, StoreError};
 
 /// The most changes one group commit takes; the rest wait for the next one.
 const MAX_BATCH: usize = 128;
@@ -28,11 +31,21 @@ const MAX_BATCH: usize = 128;
 pub struct SqliteStore {
     /// Connections for reads (and the only connection of an in-memory database).
     pool: SqlitePool,
-    writer: mpsc::Sender<WriteJob>,
+    writer: mpsc::Sender<Job>,
     /// The most changes one group commit has taken so far.
     largest_batch: Arc<AtomicUsize>,
     /// The hot reads, inline (a file only: an in-memory database is one connection's).
     inline: Option<InlineReads>,
+}
+
+/// What the writer is handed.
+enum Job {
+    Write(WriteJob),
+    /// A change handed over in parts (`Store::commit_parts`): a transaction of its own.
+    Parts {
+        parts: mpsc::Receiver<Part>,
+        done: oneshot::Sender<(Result<(), StoreError>, Tally)>,
+    },
 }
 
 /// A change waiting for the writer, and where its outcome goes.
@@ -103,9 +116,10 @@ impl SqliteStore {
                 .map_err(map_err)?
         };
         let inline = if in_memory { None } else { Some(InlineReads::open(Path::new(path))?) };
+        let grants = if in_memory { None } else { Some(grants::GrantWriter::open(Path::new(path))?) };
         let (writer, jobs) = mpsc::channel(4 * MAX_BATCH);
         let largest_batch = Arc::new(AtomicUsize::new(0));
-        spawn_writer(write_pool, jobs, largest_batch.clone())?;
+        spawn_writer(Writer { pool: write_pool, grants }, jobs, largest_batch.clone())?;
         Ok(Self { pool, writer, largest_batch, inline })
     }
 
@@ -118,8 +132,18 @@ impl SqliteStore {
     async fn write(&self, changes: Vec<Change>) -> Result<(), StoreError> {
         let stopped = || StoreError::Unavailable("the store's writer has stopped".into());
         let (done, outcome) = oneshot::channel();
-        self.writer.send(WriteJob { changes, done }).await.map_err(|_| stopped())?;
+        self.writer.send(Job::Write(WriteJob { changes, done })).await.map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
+    }
+
+    /// Hands a change in parts to the writer and waits for its outcome.
+    async fn write_parts(&self, parts: mpsc::Receiver<Part>) -> (Result<(), StoreError>, Tally) {
+        let stopped = || (Err(StoreError::Unavailable("the store's writer has stopped".into())), Tally::default());
+        let (done, outcome) = oneshot::channel();
+        if self.writer.send(Job::Parts { parts, done }).await.is_err() {
+            return stopped();
+        }
+        outcome.await.unwrap_or_else(|_| stopped())
     }
 
     /// The most changes one group commit has taken since the store was opened.
@@ -133,23 +157,69 @@ impl SqliteStore {
 /// statement of a batch is answered by sqlx's connection thread, and the writer must
 /// take the answer at once to send the next: on the server's runtime it waited behind
 /// every request queued there, and under load the whole store waited with it.
-fn spawn_writer(pool: SqlitePool, jobs: mpsc::Receiver<WriteJob>, largest: Arc<AtomicUsize>) -> Result<(), StoreError> {
+fn spawn_writer(writer: Writer, jobs: mpsc::Receiver<Job>, largest: Arc<AtomicUsize>) -> Result<(), StoreError> {
     let cannot = |e: std::io::Error| StoreError::Unavailable(format!("cannot start the store's writer: {e}"));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(cannot)?;
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || runtime.block_on(run_writer(pool, jobs, largest)))
+        .spawn(move || runtime.block_on(run_writer(writer, jobs, largest)))
         .map_err(cannot)?;
     Ok(())
 }
 
-async fn run_writer(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>, largest: Arc<AtomicUsize>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        largest.fetch_max(batch.len(), Ordering::Relaxed);
-        write_batch(&pool, std::mem::take(&mut batch)).await;
+/// The writer's connections: sqlx's, and (for a database in a file) the token grants' own.
+struct Writer {
+    pool: SqlitePool,
+    grants: Option<grants::GrantWriter>,
+}
+
+async fn run_writer(mut writer: Writer, mut jobs: mpsc::Receiver<Job>, largest: Arc<AtomicUsize>) {
+    let mut taken = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut taken, MAX_BATCH).await > 0 {
+        // The writes before a change in parts commit together, then it alone, in the
+        // order they were handed over.
+        let mut batch = Vec::with_capacity(taken.len());
+        for job in taken.drain(..) {
+            match job {
+                Job::Write(w) => batch.push(w),
+                Job::Parts { parts, done } => {
+                    if !batch.is_empty() {
+                        largest.fetch_max(batch.len(), Ordering::Relaxed);
+                        write_batch(&mut writer, std::mem::take(&mut batch)).await;
+                    }
+                    let _ = done.send(write_in_parts(&writer.pool, parts).await);
+                }
+            }
+        }
+        if !batch.is_empty() {
+            largest.fetch_max(batch.len(), Ordering::Relaxed);
+            write_batch(&mut writer, batch).await;
+        }
     }
-    pool.close().await;
+    writer.pool.close().await;
+}
+
+/// One transaction over every part of a change, committed at its end and rolled back
+/// on any failure.
+async fn write_in_parts(pool: &SqlitePool, mut parts: mpsc::Receiver<Part>) -> (Result<(), StoreError>, Tally) {
+    let mut tally = Tally::default();
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(e) => return (Err(map_err(e)), tally),
+    };
+    if let Err(e) = exec(&mut conn, "BEGIN IMMEDIATE").await {
+        return (Err(e), tally);
+    }
+    let outcome = match apply_parts(&mut conn, &mut parts, &mut tally).await {
+        Ok(()) => exec(&mut conn, "COMMIT").await.inspect_err(|e| {
+            tracing::error!(error = %e, "the store could not commit a change in parts");
+        }),
+        Err(e) => Err(e),
+    };
+    if outcome.is_err() {
+        let _ = exec(&mut conn, "ROLLBACK").await;
+    }
+    (outcome, tally)
 }
 
 /// Commits `batch` as one transaction and answers every job: first all at once, the
@@ -158,7 +228,20 @@ async fn run_writer(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>, larges
 /// rolled back and the batch is written again job by job ([`write_jobs`]). A batch that
 /// erases an account goes job by job from the start, so that an entry appended before
 /// the erasure is rewritten by it.
-async fn write_batch(pool: &SqlitePool, batch: Vec<WriteJob>) {
+async fn write_batch(writer: &mut Writer, batch: Vec<WriteJob>) {
+    let pool = &writer.pool;
+    if let Some(grants) = writer.grants.as_mut().filter(|_| batch.iter().all(|j| is_token_grant(&j.changes))) {
+        let all = grants_in_stages(batch.iter().flat_map(|j| j.changes.iter().cloned()).collect());
+        match grants.write(all) {
+            Ok(()) => {
+                for job in batch {
+                    let _ = job.done.send(Ok(()));
+                }
+            }
+            Err(_) => write_jobs(pool, batch).await,
+        }
+        return;
+    }
     if batch.len() == 1 || batch.iter().any(|j| j.changes.iter().any(erases)) {
         return write_jobs(pool, batch).await;
     }
