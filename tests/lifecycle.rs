@@ -24,6 +24,7 @@ use propusk::domain::oidc::{ClientKind, SigningAlg};
 use propusk::domain::password::Password;
 use propusk::domain::roster::{Order, RosterRow, RosterStatus, RowError};
 use propusk::ports::Store;
+use propusk::ports::lifecycle::CaseFilter;
 
 fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
@@ -179,6 +180,8 @@ async fn graduation_ends_access_at_the_deadline_and_erases_within_three_days(sto
 
     // The effective date starts: blocked, sessions and tokens gone, services told.
     clock.set("2027-06-30T00:01:00+03:00");
+    let live = app.store.list_live_sessions(&student.account.id).await.expect("sessions").len();
+    assert!(live > 0);
     let run = app.run_lifecycle().await.expect("run");
     assert_eq!((run.steps_done, run.steps_failed), (3, 0), "block, moodle, mail: {run:?}");
     assert!(app.current_session(session.clone()).await.expect("session").is_none());
@@ -187,6 +190,13 @@ async fn graduation_ends_access_at_the_deadline_and_erases_within_three_days(sto
     assert!(app.refresh(&client, Some(refresh), None).await.is_err(), "refresh token revoked");
     let account = app.store.find_account(&student.account.id).await.expect("find").expect("account");
     assert_eq!(account.status, AccountStatus::Blocked);
+    let cases = app.store.list_cases(CaseFilter::All).await.expect("cases");
+    let block = cases.iter().flat_map(|c| &c.steps).find(|s| s.name == "block").expect("block step");
+    assert_eq!(
+        block.evidence.as_deref(),
+        Some(format!("status blocked (was active), {live} session(s) ended, tokens revoked").as_str()),
+        "the evidence counts the session ended"
+    );
     let fa = app.forward_auth(Some(&account), "timetable.college.example", "/group/ИС-21").await.expect("fa");
     assert!(!matches!(fa, ForwardAuth::Allowed { .. }), "{fa:?}");
     let hits = services.hits();

@@ -317,8 +317,8 @@ impl App {
             self.store.find_account(&case.case.account_id).await?.ok_or(AppError::Invalid("account gone".into()))?;
         let mut changes =
             vec![Change::UpdateStatus { id: account.id.clone(), status: AccountStatus::Blocked, at: now }];
-        let sessions = self.store.list_live_sessions(&account.id).await?.len();
-        changes.extend(self.end_sessions_changes(&account.id, None, EndReason::AccountDisabled, now).await?);
+        let (ended, sessions) = self.end_sessions_counted(&account.id, None, EndReason::AccountDisabled, now).await?;
+        changes.extend(ended);
         changes.push(Change::Oidc(OidcChange::RevokeAccountTokens { account_id: account.id.clone(), at: now }));
         let evidence = format!("status blocked (was {}), {sessions} session(s) ended, tokens revoked", account.status);
         changes.push(Change::InsertAudit(self.step_audit(case, step, &evidence)));

@@ -91,14 +91,28 @@ impl App {
         reason: EndReason,
         now: Timestamp,
     ) -> Result<Vec<Change>, AppError> {
+        Ok(self.end_sessions_counted(account, except, reason, now).await?.0)
+    }
+
+    /// As [`end_sessions_changes`](Self::end_sessions_changes), with how many sessions
+    /// it ends.
+    pub(crate) async fn end_sessions_counted(
+        &self,
+        account: &AccountId,
+        except: Option<&SessionTokenHash>,
+        reason: EndReason,
+        now: Timestamp,
+    ) -> Result<(Vec<Change>, usize), AppError> {
         let mut changes =
             vec![Change::EndSessionsOf { account: account.clone(), except: except.cloned(), at: now, reason }];
+        let mut ended = 0;
         for live in self.store.list_live_sessions(account).await? {
             if Some(&live.hash) != except {
+                ended += 1;
                 changes.extend(self.logout_changes(account, &live.hash, now).await?);
             }
         }
-        Ok(changes)
+        Ok((changes, ended))
     }
 
     /// Ends one of the person's own sessions; another person's session is "not found".

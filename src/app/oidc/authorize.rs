@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::{random_token, token_hash};
+use super::{ordered_token, token_key};
 use crate::app::{App, CurrentSession};
 use crate::domain::oidc::{Client, ClientId, ClientKind, Scopes, valid_challenge};
 use crate::ports::oidc::CodeRecord;
@@ -170,9 +170,9 @@ impl App {
             }
             return Ok(AuthOutcome::Refused { client_name: client.name, resource: resource.cloned().map(Box::new) });
         }
-        let code = random_token();
+        let code = ordered_token();
         let record = CodeRecord {
-            code_hash: token_hash(&code),
+            code_hash: token_key(&code),
             client_id: client.id.clone(),
             account_id: session.account.id.clone(),
             session_hash: session.hash.clone(),

@@ -5,7 +5,7 @@
 //! authorization code").
 
 use super::issue::Grant;
-use super::{OAuthError, TokenResponse, random_token, token_hash};
+use super::{OAuthError, TokenResponse, ordered_token, token_key};
 use crate::app::App;
 use crate::domain::account::AccountStatus;
 use crate::domain::oidc::{Client, Scopes, pkce_matches};
@@ -21,7 +21,7 @@ pub struct CodeExchange {
 impl App {
     pub async fn exchange_code(&self, client: &Client, req: CodeExchange) -> Result<TokenResponse, OAuthError> {
         let code = req.code.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-        let hash = token_hash(&code);
+        let hash = token_key(&code);
         let record = self.store.find_code(&hash).await?.ok_or_else(|| OAuthError::invalid_grant("unknown code"))?;
         let now = self.clock.now();
         if record.client_id != client.id {
@@ -58,7 +58,7 @@ impl App {
             session: Some(&record.session_hash),
             scopes: &scopes,
             grant_id: hash.clone(),
-            family: Some(random_token()),
+            family: Some(ordered_token()),
             nonce: record.nonce.as_deref(),
             auth_time: Some(record.auth_time),
             second_factor,

@@ -2,7 +2,7 @@
 //! rotated token again revokes its whole family (RFC 9700 §4.14.2).
 
 use super::issue::Grant;
-use super::{OAuthError, TokenResponse, token_hash};
+use super::{OAuthError, TokenResponse, token_key};
 use crate::app::App;
 use crate::domain::account::AccountStatus;
 use crate::domain::oidc::{Client, Scopes};
@@ -17,7 +17,7 @@ impl App {
         scope: Option<String>,
     ) -> Result<TokenResponse, OAuthError> {
         let token = refresh_token.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-        let hash = token_hash(&token);
+        let hash = token_key(&token);
         let record = self
             .store
             .find_token(&hash)

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{OAuthError, TokenResponse, at_hash, random_token, token_hash};
+use super::{OAuthError, TokenResponse, at_hash, ordered_token, token_key};
 use crate::app::App;
 use crate::domain::account::Account;
 use crate::domain::ids::SessionTokenHash;
@@ -33,9 +33,9 @@ impl App {
     pub(super) fn mint(&self, g: Grant<'_>) -> Result<(TokenResponse, Vec<Change>), OAuthError> {
         let now = self.clock.now();
         let scope = g.scopes.to_space_separated();
-        let access = random_token();
+        let access = ordered_token();
         let record = |token: &str, kind: TokenKind, ttl: std::time::Duration| TokenRecord {
-            token_hash: token_hash(token),
+            token_hash: token_key(token),
             kind,
             client_id: g.client.id.clone(),
             account_id: g.account.map(|a| a.id.clone()),
@@ -51,7 +51,7 @@ impl App {
         let mut changes =
             vec![Change::Oidc(OidcChange::InsertToken(record(&access, TokenKind::Access, g.client.access_token_ttl)))];
         let refresh = g.family.as_ref().map(|_| {
-            let r = random_token();
+            let r = ordered_token();
             changes.push(Change::Oidc(OidcChange::InsertToken(record(
                 &r,
                 TokenKind::Refresh,

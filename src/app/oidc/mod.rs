@@ -1,8 +1,9 @@
 //! The OpenID Connect provider's use cases (OIDC Core 1.0, RFC 6749, RFC 7636, RFC 7009,
 //! RFC 7662, RP-Initiated and Back-Channel Logout 1.0), one file per endpoint or grant.
 //!
-//! Codes, access and refresh tokens are random 256-bit strings; only their SHA-256 is
-//! stored, so a copy of the database grants nothing. Access tokens are opaque and checked
+//! Codes, access and refresh tokens are random 256-bit strings after the time they were
+//! made; only their key (that time, then the SHA-256 of the whole token) is stored, so a
+//! copy of the database grants nothing. Access tokens are opaque and checked
 //! against the store on every use, so a revocation takes effect at once.
 
 mod authorize;
@@ -91,9 +92,34 @@ pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
-/// The stored form of a code, token or client secret.
+/// The stored form of a client secret (and of the other secrets made by `random_token`).
 pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The hex digits of the time before an [`ordered_token`]'s random part.
+const TIME_DIGITS: usize = 12;
+
+/// A new code, access or refresh token (or refresh family): the time in milliseconds,
+/// 12 hex digits, then 256 random bits, base64url. The time makes [`token_key`]s grow in
+/// the order the tokens were made, so a commit of many new tokens adds to the end of the
+/// store's index instead of one random page of it each, and each of those pages would
+/// be written to the log and then to the database again.
+pub(crate) fn ordered_token() -> String {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    format!("{:0width$x}{}", ms & 0xffff_ffff_ffff, random_token(), width = TIME_DIGITS)
+}
+
+/// The stored form of a code or token: for an [`ordered_token`], its time, then the
+/// SHA-256 of the whole token, hex; for any other string (a token made before tokens
+/// carried their time, or anything presented), the SHA-256 alone.
+pub(crate) fn token_key(token: &str) -> String {
+    match token.get(..TIME_DIGITS) {
+        Some(time) if token.len() == TIME_DIGITS + 43 && time.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            format!("{time}{}", token_hash(token))
+        }
+        _ => token_hash(token),
+    }
 }
 
 /// `at_hash` (OIDC Core §3.1.3.6): the left half of the SHA-256 of the access token.

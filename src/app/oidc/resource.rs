@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{OAuthError, token_hash};
+use super::{OAuthError, token_key};
 use crate::app::App;
 use crate::domain::account::{Account, AccountStatus};
 use crate::domain::oidc::{Client, Scopes, user_claims};
@@ -19,7 +19,7 @@ impl App {
     /// The live token behind `token`, with its account when it has one; `None` when the
     /// token is unknown, expired, revoked or its account is no longer active.
     async fn live_token(&self, token: &str) -> Result<Option<(TokenRecord, Option<Account>)>, OAuthError> {
-        let Some((record, account)) = self.store.find_token_with_account(&token_hash(token)).await? else {
+        let Some((record, account)) = self.store.find_token_with_account(&token_key(token)).await? else {
             return Ok(None);
         };
         let now = self.clock.now();
@@ -79,7 +79,7 @@ impl App {
     /// Revokes a token of the calling client; unknown tokens and other clients' tokens
     /// are ignored, as RFC 7009 §2.2 requires (the answer is always 200).
     pub async fn revoke(&self, caller: &Client, token: &str) -> Result<(), OAuthError> {
-        let Some(t) = self.store.find_token(&token_hash(token)).await? else { return Ok(()) };
+        let Some(t) = self.store.find_token(&token_key(token)).await? else { return Ok(()) };
         if t.client_id != caller.id || t.revoked_at.is_some() {
             return Ok(());
         }

@@ -312,3 +312,47 @@ async fn suspension_revokes_everything_including_offline_tokens() {
     assert!(w.app.userinfo(&offline.access_token).await.expect("userinfo").is_none());
     assert!(w.app.refresh(&w.client, offline.refresh_token, None).await.is_err());
 }
+
+#[test]
+fn token_keys_grow_in_the_order_tokens_were_made_and_hold_no_secret() {
+    let first = ordered_token();
+    std::thread::sleep(Duration::from_millis(3));
+    let second = ordered_token();
+    assert_eq!((first.len(), second.len()), (55, 55));
+    let (a, b) = (token_key(&first), token_key(&second));
+    assert!(a < b, "{a} then {b}");
+    assert_eq!((&a[..12], &a[12..]), (&first[..12], token_hash(&first).as_str()));
+    assert!(!a.contains(&first[12..]), "the random part is not stored");
+    // Anything else presented is keyed by its SHA-256 alone.
+    let plain = random_token();
+    assert_eq!(token_key(&plain), token_hash(&plain));
+    let forged = format!("zzzzzzzzzzzz{plain}");
+    assert_eq!(token_key(&forged), token_hash(&forged));
+}
+
+#[tokio::test]
+async fn a_token_stored_under_its_sha256_alone_still_works() {
+    use crate::ports::oidc::{TokenKind, TokenRecord};
+    use crate::ports::{Change, OidcChange};
+    let w = world(Roles::default()).await;
+    let old = random_token();
+    let now = w.clock.now();
+    let record = TokenRecord {
+        token_hash: token_hash(&old),
+        kind: TokenKind::Access,
+        client_id: w.client.id.clone(),
+        account_id: Some(w.session.account.id.clone()),
+        session_hash: Some(w.session.hash.clone()),
+        grant_id: "made-before".into(),
+        family_id: None,
+        scope: "openid profile".into(),
+        created_at: now,
+        expires_at: now.saturating_add(Duration::from_secs(300)),
+        revoked_at: None,
+        rotated_at: None,
+    };
+    w.app.store.commit(vec![Change::Oidc(OidcChange::InsertToken(record))]).await.expect("insert");
+    assert!(w.app.userinfo(&old).await.expect("userinfo").is_some());
+    w.app.revoke(&w.client, &old).await.expect("revoke");
+    assert!(w.app.userinfo(&old).await.expect("userinfo").is_none(), "revoked at once");
+}
