@@ -100,6 +100,7 @@ conformance!(
     journal_marks_receipt_once,
     concurrent_commits_all_land,
     a_change_in_parts_is_one_transaction,
+    runs_of_blocks_end_what_each_would_alone,
     protection_records,
     restrictions_put_replace_and_lift,
     audit_reads_back_by_action_prefix,
@@ -477,6 +478,43 @@ async fn a_change_in_parts_is_one_transaction(s: Arc<dyn Store>) {
     let audits = s.list_audit("", 10).await.expect("audit");
     let actions: Vec<&str> = audits.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(actions, ["roster.import", "account.create", "account.create"], "the parts' order, newest first");
+}
+
+/// A scheduler's chunk of block steps: statuses and ended sessions of several people in
+/// a row, written a kind at a time, with the outcome of writing them one by one.
+async fn runs_of_blocks_end_what_each_would_alone(s: Arc<dyn Store>) {
+    let people: Vec<Account> =
+        (0..3).map(|i| account(&format!("block{i}"), "Блокируемый Студент", &[Role::Student], None)).collect();
+    let mut changes: Vec<Change> = people.iter().map(insert).collect();
+    let sessions: Vec<SessionRecord> = people.iter().map(|a| session(a, ts(0)).1).collect();
+    changes.extend(sessions.iter().cloned().map(Change::InsertSession));
+    s.commit(changes).await.expect("people");
+    let block = |a: &Account| Change::UpdateStatus { id: a.id.clone(), status: AccountStatus::Blocked, at: ts(10) };
+    let end = |a: &Account| Change::EndSessionsOf {
+        account: a.id.clone(),
+        except: None,
+        at: ts(10),
+        reason: EndReason::AccountDisabled,
+    };
+    // One account of the run is gone: nothing of the run is kept.
+    let gone = account("gone", "Несуществующий", &[Role::Student], None);
+    let err = s
+        .commit(vec![block(&people[0]), block(&gone), end(&people[0]), end(&gone)])
+        .await
+        .expect_err("an account that is not there");
+    assert!(matches!(err, StoreError::NotFound("account")), "{err:?}");
+    let first = s.find_account(&people[0].id).await.expect("find").expect("there");
+    assert_eq!(first.status, AccountStatus::Active, "the run was rolled back");
+    assert_eq!(s.list_live_sessions(&people[0].id).await.expect("live").len(), 1);
+    // Two of three blocked together; the third keeps its status and session.
+    s.commit(vec![block(&people[0]), block(&people[1]), end(&people[0]), end(&people[1])]).await.expect("blocks");
+    for (a, blocked) in people.iter().zip([true, true, false]) {
+        let found = s.find_account(&a.id).await.expect("find").expect("there");
+        let expected = if blocked { AccountStatus::Blocked } else { AccountStatus::Active };
+        assert_eq!(found.status, expected, "{}", a.login);
+        let live = s.list_live_sessions(&a.id).await.expect("live").len();
+        assert_eq!(live, usize::from(!blocked), "{}", a.login);
+    }
 }
 
 async fn protection_records(s: Arc<dyn Store>) {

@@ -6,6 +6,8 @@
 //! codes) stays in `sqlite.rs` and `postgres.rs`. No business rule is decided here.
 
 #[macro_use]
+mod sql_bulk_block;
+#[macro_use]
 mod sql_bulk;
 #[macro_use]
 mod sql;

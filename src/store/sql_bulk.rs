@@ -81,6 +81,10 @@ pub(crate) enum Bulk {
     InsertToken,
     UseCode,
     RotateRefresh,
+    UpdateStatus,
+    EndSessionsOf,
+    RevokeAccountTokens,
+    CompleteStep,
 }
 
 impl Bulk {
@@ -98,6 +102,10 @@ impl Bulk {
             Change::Oidc(crate::ports::oidc::OidcChange::InsertToken(_)) => Some(Bulk::InsertToken),
             Change::Oidc(crate::ports::oidc::OidcChange::UseCode { .. }) => Some(Bulk::UseCode),
             Change::Oidc(crate::ports::oidc::OidcChange::RotateRefresh { .. }) => Some(Bulk::RotateRefresh),
+            Change::UpdateStatus { .. } => Some(Bulk::UpdateStatus),
+            Change::EndSessionsOf { except: None, .. } => Some(Bulk::EndSessionsOf),
+            Change::Oidc(crate::ports::oidc::OidcChange::RevokeAccountTokens { .. }) => Some(Bulk::RevokeAccountTokens),
+            Change::Lifecycle(L::CompleteStep { .. }) => Some(Bulk::CompleteStep),
             _ => None,
         }
     }
@@ -113,7 +121,9 @@ impl Bulk {
             Bulk::InsertAudit => 13,
             Bulk::InsertJournal => 11,
             Bulk::InsertToken => 12,
-            Bulk::UseCode | Bulk::RotateRefresh => 2,
+            Bulk::UseCode | Bulk::RotateRefresh | Bulk::RevokeAccountTokens => 2,
+            Bulk::UpdateStatus | Bulk::EndSessionsOf => 3,
+            Bulk::CompleteStep => 5,
         }
     }
 
@@ -131,6 +141,10 @@ impl Bulk {
             Change::Protection(ProtectionChange::SetLockCode { account, .. }) => Some(account.as_str()),
             Change::Lifecycle(L::UpdateProfile { id, .. }) | Change::UpdateRoles { id, .. } => Some(id.as_str()),
             Change::Lifecycle(L::PutRosterRecord { record, .. }) => Some(record.external_id.as_str()),
+            Change::UpdateStatus { id, .. } => Some(id.as_str()),
+            Change::EndSessionsOf { account, .. } => Some(account.as_str()),
+            Change::Oidc(OidcChange::RevokeAccountTokens { account_id, .. }) => Some(account_id.as_str()),
+            Change::Lifecycle(L::CompleteStep { case, .. }) => Some(case.as_str()),
             _ => None,
         }
     }
@@ -139,6 +153,8 @@ impl Bulk {
 /// Defines `apply_all` for `$db`: chunks of like changes in multi-row statements.
 macro_rules! sql_bulk_store {
     ($store:ty, $db:ty, $row:ty) => {
+        sql_bulk_block!($db);
+
         /// Applies `changes` in order on `conn` (the chained appends last, see `chain_last`),
         /// which the caller has put inside a transaction (or a savepoint); stops at the first
         /// error and leaves the rollback to the caller.
@@ -199,6 +215,9 @@ macro_rules! sql_bulk_store {
             let values = placeholders(n, kind.columns(), <$db as sqlx::Database>::NAME == "SQLite");
             let date = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
             match kind {
+                Bulk::UpdateStatus | Bulk::EndSessionsOf | Bulk::RevokeAccountTokens | Bulk::CompleteStep => {
+                    apply_block_chunk(conn, kind, chunk, &values).await
+                }
                 Bulk::InsertAudit => {
                     let entries = chunk
                         .into_iter()
