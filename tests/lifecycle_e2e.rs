@@ -208,7 +208,14 @@ async fn killed_imports_and_scheduler_runs_lose_nothing_and_do_nothing_twice() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Killed once its first block steps are committed (200 at a time): mid-run, however
+    // fast the run is.
+    let started = std::time::Instant::now();
+    while count("lifecycle_steps WHERE name = 'block' AND state = 'done'").await == 0
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     let _ = std::process::Command::new("kill").args(["-KILL", &child.id().to_string()]).status();
     let _ = child.wait();
     let blocked_once = count("lifecycle_steps WHERE name = 'block' AND state = 'done'").await;
